@@ -1,0 +1,122 @@
+//! The command line: `serve` runs the router, `check` validates a config
+//! and its plugins without serving.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, Overrides};
+use crate::server::{self, StartError};
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Webhook router for SMS and messaging providers' callbacks"
+)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the router.
+    Serve {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Validate the config and load its plugins, then exit (0 = fine, 2 = bad config).
+    Check {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct Target {
+    /// The config file.
+    #[arg(long, short, default_value = "config.toml", env = "SWITCHBOARD_CONFIG")]
+    pub config: PathBuf,
+    /// Listen address, overriding `server.listen` (port 0 picks a free one).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory, overriding `store.data_dir`.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Target {
+    fn load(&self) -> Result<Config, StartError> {
+        let overrides = Overrides {
+            listen: self.listen,
+            data_dir: self.data_dir.clone(),
+        };
+        Ok(Config::load(&self.config, &overrides)?)
+    }
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Serve { target } => target.load().and_then(|config| {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StartError::Other(e.into()))?;
+            rt.block_on(server::serve(config))
+        }),
+        Command::Check { target } => target.load().and_then(|config| {
+            let router = server::prepare(&config)?;
+            for m in router.plugins() {
+                let routes: Vec<_> = m.plugin.routes.iter().map(|r| r.as_str()).collect();
+                println!(
+                    "plugin {} {} ({}): {}",
+                    m.name(),
+                    m.plugin.info.version,
+                    m.plugin.path.display(),
+                    routes.join(" ")
+                );
+            }
+            println!(
+                "{}: ok ({} plugins, {} destinations, {} routes)",
+                config.file.display(),
+                router.plugins().len(),
+                config.destinations.len(),
+                config.routes.len()
+            );
+            Ok(())
+        }),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,437 @@
+//! Configuration: one TOML file describes the pipeline (listener, store,
+//! plugins, destinations, routes); CLI flags only override where it runs.
+//! Parsing is strict: an unknown key, a bad value or a reference to a
+//! missing plugin or destination stops start-up with the file, the key and
+//! the reason (exit code 2).
+
+mod raw;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
+use crate::event::{Channel, KINDS, State};
+use crate::plugin::Limits;
+
+/// A config problem: which file, which key, why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {reason}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub reason: String,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub server: Server,
+    pub data_dir: PathBuf,
+    pub plugin_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub limits: Limits,
+    pub max_concurrent_calls: usize,
+    /// `[plugins.<name>]` settings, secrets resolved.
+    pub plugins: BTreeMap<String, BTreeMap<String, String>>,
+    pub destinations: BTreeMap<String, Destination>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub route_prefix: String,
+    /// Scheme and authority the providers call (for signatures behind a
+    /// proxy); `None` = `http://` + the request's `Host`.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    pub quarantine_reply: QuarantineReply,
+}
+
+/// What a provider hears when its callback is kept but the plugin failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuarantineReply {
+    /// The plugin's `accept-reply` (2xx): the capture is safe, replay later.
+    Accept,
+    /// `503`, so the provider retries on its own schedule.
+    Retry,
+}
+
+#[derive(Debug, Clone)]
+pub enum Destination {
+    Http {
+        url: String,
+        timeout: Duration,
+        schedule: RetrySchedule,
+        concurrency: usize,
+        headers: Vec<(String, String)>,
+    },
+    File {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub filter: raw::Filter,
+    pub to: Vec<String>,
+}
+
+pub use raw::Filter;
+
+/// Where the runtime overrides the file (`--listen`, `--data-dir`).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let err = |key: &str, reason: String| ConfigError {
+            file: file.clone(),
+            key: key.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err("(file)", e.to_string()))?;
+        let de = toml::Deserializer::new(&text);
+        let raw: raw::File = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let line = inner
+                .span()
+                .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
+                .unwrap_or_default();
+            err(
+                if key == "." { "(file)" } else { &key },
+                format!("{}{line}", inner.message()),
+            )
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let rel = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+
+        let s = raw.server;
+        let listen = match overrides.listen {
+            Some(a) => a,
+            None => s
+                .listen
+                .as_deref()
+                .unwrap_or("127.0.0.1:8080")
+                .parse()
+                .map_err(|e| {
+                    err(
+                        "server.listen",
+                        format!("{e} (want e.g. \"127.0.0.1:8080\")"),
+                    )
+                })?,
+        };
+        let route_prefix = s.route_prefix.unwrap_or_else(|| "/api/v1".into());
+        if !(route_prefix.is_empty()
+            || route_prefix.starts_with('/') && !route_prefix.ends_with('/'))
+        {
+            return Err(err(
+                "server.route_prefix",
+                "must be empty or start with `/` and not end with `/`".into(),
+            ));
+        }
+        if let Some(u) = &s.public_url {
+            let ok = (u.starts_with("https://") || u.starts_with("http://")) && !u.ends_with('/');
+            if !ok {
+                return Err(err(
+                    "server.public_url",
+                    format!("`{u}`: want scheme://host[:port] with no trailing `/`"),
+                ));
+            }
+        }
+        let quarantine_reply = match s.quarantine_reply.as_deref().unwrap_or("accept") {
+            "accept" => QuarantineReply::Accept,
+            "retry" => QuarantineReply::Retry,
+            other => {
+                return Err(err(
+                    "server.quarantine_reply",
+                    format!("`{other}`: want \"accept\" or \"retry\""),
+                ));
+            }
+        };
+        let server = Server {
+            listen,
+            route_prefix,
+            public_url: s.public_url,
+            max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
+            header_timeout: duration(
+                &err,
+                "server.header_timeout",
+                s.header_timeout.as_deref(),
+                "10s",
+            )?,
+            body_timeout: duration(
+                &err,
+                "server.body_timeout",
+                s.body_timeout.as_deref(),
+                "30s",
+            )?,
+            max_connections: s.max_connections.unwrap_or(10_000),
+            quarantine_reply,
+        };
+
+        if let Some(kind) = raw.store.kind.as_deref().filter(|k| *k != "sled") {
+            return Err(err(
+                "store.kind",
+                format!("`{kind}`: only \"sled\" is available"),
+            ));
+        }
+        let data_dir = match &overrides.data_dir {
+            Some(d) => d.clone(),
+            None => rel(raw.store.data_dir.as_deref().unwrap_or("data")),
+        };
+
+        let rt = raw.runtime;
+        let mut limits = Limits::default();
+        limits.timeout = duration(&err, "runtime.timeout", rt.timeout.as_deref(), "200ms")?;
+        if let Some(mb) = rt.max_memory_mb {
+            if !(1..=4096).contains(&mb) {
+                return Err(err("runtime.max_memory_mb", format!("{mb}: want 1..=4096")));
+            }
+            limits.max_memory_bytes = mb << 20;
+        }
+        if let Some(n) = rt.max_events {
+            limits.max_events = n;
+        }
+        let max_concurrent_calls = rt.max_concurrent_calls.unwrap_or(32).clamp(1, 1024);
+        limits.pool_instances = (max_concurrent_calls as u32 + 8).max(limits.pool_instances);
+        let plugin_dir = rel(rt.plugin_dir.as_deref().unwrap_or("dist/plugins"));
+        let cache_dir = match rt.cache_dir {
+            Some(d) => rel(&d),
+            None => data_dir.join("plugin-cache"),
+        };
+
+        let mut plugins = BTreeMap::new();
+        for (name, settings) in raw.plugins {
+            let mut resolved = BTreeMap::new();
+            for (key, value) in settings {
+                let path = format!("plugins.{name}.{key}");
+                resolved.insert(key, resolve_value(value).map_err(|r| err(&path, r))?);
+            }
+            plugins.insert(name, resolved);
+        }
+
+        let mut destinations = BTreeMap::new();
+        for (name, d) in raw.destinations {
+            let key = format!("destinations.{name}");
+            destinations.insert(name, destination(&err, &key, d, &rel)?);
+        }
+
+        let mut routes = Vec::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if r.to.is_empty() {
+                return Err(err(&format!("{key}.to"), "names no destination".into()));
+            }
+            for d in &r.to {
+                if !destinations.contains_key(d) {
+                    let known: Vec<_> = destinations.keys().cloned().collect();
+                    return Err(err(
+                        &format!("{key}.to"),
+                        format!("no destination `{d}` (defined: {known:?})"),
+                    ));
+                }
+            }
+            check_filter(&err, &format!("{key}.match"), &r.filter)?;
+            routes.push(Route {
+                name: r.name,
+                filter: r.filter,
+                to: r.to,
+            });
+        }
+
+        Ok(Config {
+            file: path.to_path_buf(),
+            server,
+            data_dir,
+            plugin_dir,
+            cache_dir,
+            limits,
+            max_concurrent_calls,
+            plugins,
+            destinations,
+            routes,
+        })
+    }
+
+    /// Checks the plugin sections and routes against the plugins actually
+    /// loaded: every section names a loaded plugin, every key is declared by
+    /// it, every required key is set, every route's `provider` exists.
+    pub fn check_plugins(
+        &self,
+        loaded: &[&crate::plugin::wit::PluginInfo],
+    ) -> Result<(), ConfigError> {
+        let err = |key: String, reason: String| ConfigError {
+            file: self.file.display().to_string(),
+            key,
+            reason,
+        };
+        let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
+        for (name, settings) in &self.plugins {
+            let Some(info) = loaded.iter().find(|p| &p.name == name) else {
+                return Err(err(
+                    format!("plugins.{name}"),
+                    format!(
+                        "no plugin `{name}` in {} (loaded: {names:?})",
+                        self.plugin_dir.display()
+                    ),
+                ));
+            };
+            for key in settings.keys() {
+                if !info.config_keys.iter().any(|k| &k.name == key) {
+                    let known: Vec<_> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
+                    return Err(err(
+                        format!("plugins.{name}.{key}"),
+                        format!("unknown key; `{name}` accepts {known:?}"),
+                    ));
+                }
+            }
+        }
+        for info in loaded {
+            for k in info.config_keys.iter().filter(|k| k.required) {
+                let set = self
+                    .plugins
+                    .get(&info.name)
+                    .is_some_and(|s| s.contains_key(&k.name));
+                if !set {
+                    return Err(err(
+                        format!("plugins.{}.{}", info.name, k.name),
+                        format!("required by plugin `{}`: {}", info.name, k.description),
+                    ));
+                }
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            for p in &r.filter.provider {
+                if !names.contains(&p.as_str()) {
+                    return Err(err(
+                        format!("routes[{i}].match.provider"),
+                        format!("no plugin `{p}` (loaded: {names:?})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn duration(
+    err: &impl Fn(&str, String) -> ConfigError,
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = value.unwrap_or(default);
+    humantime::parse_duration(text)
+        .map_err(|e| err(key, format!("`{text}`: {e} (want e.g. \"5s\", \"200ms\")")))
+}
+
+fn resolve_value(v: raw::Value) -> Result<String, String> {
+    Ok(match v {
+        raw::Value::String(s) => s,
+        raw::Value::Integer(i) => i.to_string(),
+        raw::Value::Bool(b) => b.to_string(),
+        raw::Value::Env(r) => match (std::env::var(&r.env), r.default) {
+            (Ok(v), _) => v,
+            (Err(_), Some(d)) => d,
+            (Err(_), None) => return Err(format!("environment variable `{}` is not set", r.env)),
+        },
+    })
+}
+
+fn destination(
+    err: &impl Fn(&str, String) -> ConfigError,
+    key: &str,
+    d: raw::Destination,
+    rel: &impl Fn(&str) -> PathBuf,
+) -> Result<Destination, ConfigError> {
+    Ok(match d {
+        raw::Destination::File { path } => Destination::File { path: rel(&path) },
+        raw::Destination::Http {
+            url,
+            allow_http,
+            timeout,
+            retry_schedule,
+            concurrency,
+            headers,
+        } => {
+            let https = url.starts_with("https://");
+            if !https && !(allow_http && url.starts_with("http://")) {
+                let why = if url.starts_with("http://") {
+                    "plain http: use https, or set `allow_http = true` for a trusted network"
+                } else {
+                    "not an http(s) URL"
+                };
+                return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
+            }
+            let schedule = match retry_schedule {
+                None => RetrySchedule::new(DEFAULT_SCHEDULE.to_vec()),
+                Some(steps) => {
+                    let mut out = Vec::new();
+                    for (i, s) in steps.iter().enumerate() {
+                        out.push(duration(
+                            err,
+                            &format!("{key}.retry_schedule[{i}]"),
+                            Some(s),
+                            "0s",
+                        )?);
+                    }
+                    if out.is_empty() {
+                        return Err(err(
+                            &format!("{key}.retry_schedule"),
+                            "needs at least one attempt".into(),
+                        ));
+                    }
+                    RetrySchedule::new(out)
+                }
+            };
+            Destination::Http {
+                url,
+                timeout: duration(err, &format!("{key}.timeout"), timeout.as_deref(), "10s")?,
+                schedule,
+                concurrency: concurrency.unwrap_or(16).clamp(1, 1024),
+                headers: headers.into_iter().collect(),
+            }
+        }
+    })
+}
+
+fn check_filter(
+    err: &impl Fn(&str, String) -> ConfigError,
+    key: &str,
+    f: &raw::Filter,
+) -> Result<(), ConfigError> {
+    let check = |field: &str, values: &[String], allowed: &[&str]| {
+        for v in values {
+            if !allowed.contains(&v.as_str()) {
+                return Err(err(
+                    &format!("{key}.{field}"),
+                    format!("`{v}`: want one of {allowed:?}"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    check("kind", &f.kind, &KINDS)?;
+    check("state", &f.state, &State::ALL.map(State::as_str))?;
+    check("channel", &f.channel, &Channel::ALL.map(Channel::as_str))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

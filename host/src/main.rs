@@ -1,0 +1,5 @@
+use clap::Parser;
+
+fn main() {
+    std::process::exit(switchboard::cli::run(switchboard::cli::Cli::parse()));
+}

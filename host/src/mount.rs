@@ -1,0 +1,174 @@
+//! Mounting: the plugins found in the plugin directory, paired with their
+//! config, and the HTTP routes they declared under the route prefix.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::plugin::{Plugin, Runtime, wit};
+use crate::route::RoutePattern;
+
+/// A plugin ready to serve: the component and its resolved settings.
+pub struct Mounted {
+    pub plugin: Plugin,
+    pub context: wit::Context,
+}
+
+impl Mounted {
+    pub fn name(&self) -> &str {
+        self.plugin.name()
+    }
+}
+
+/// The routing table: every declared route, in plugin-name order.
+#[derive(Default)]
+pub struct Router {
+    entries: Vec<(RoutePattern, Vec<wit::Method>, Arc<Mounted>)>,
+}
+
+/// What a path resolves to.
+pub enum Found<'a> {
+    Route {
+        mounted: &'a Arc<Mounted>,
+        route: &'a str,
+        params: Vec<(String, String)>,
+    },
+    /// The path exists but not for this method: these are allowed.
+    WrongMethod(Vec<wit::Method>),
+    NotFound,
+}
+
+impl Router {
+    pub fn find(&self, path: &str, method: wit::Method) -> Found<'_> {
+        let mut allowed = Vec::new();
+        for (pattern, methods, mounted) in &self.entries {
+            let Some(params) = pattern.matches(path) else {
+                continue;
+            };
+            if methods.contains(&method) {
+                return Found::Route {
+                    mounted,
+                    route: pattern.as_str(),
+                    params,
+                };
+            }
+            merge(&mut allowed, methods);
+        }
+        if allowed.is_empty() {
+            Found::NotFound
+        } else {
+            Found::WrongMethod(allowed)
+        }
+    }
+
+    /// Every method some route serves on this path.
+    pub fn allowed(&self, path: &str) -> Vec<wit::Method> {
+        let mut allowed = Vec::new();
+        for (pattern, methods, _) in &self.entries {
+            if pattern.matches(path).is_some() {
+                merge(&mut allowed, methods);
+            }
+        }
+        allowed
+    }
+
+    pub fn plugins(&self) -> Vec<Arc<Mounted>> {
+        let mut out: Vec<Arc<Mounted>> = Vec::new();
+        for (_, _, m) in &self.entries {
+            if !out.iter().any(|o| Arc::ptr_eq(o, m)) {
+                out.push(m.clone());
+            }
+        }
+        out
+    }
+}
+
+fn merge(into: &mut Vec<wit::Method>, methods: &[wit::Method]) {
+    for m in methods {
+        if !into.contains(m) {
+            into.push(*m);
+        }
+    }
+}
+
+/// Loads every `*.wasm` in the plugin directory. A plugin that fails to
+/// load, or whose name or routes clash with one loaded before it, is
+/// skipped with a logged reason: one broken file never stops the others.
+pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Vec<Plugin>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("plugin directory {}: {e}", dir.display()))?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    paths.sort();
+    let mut loaded: Vec<Plugin> = Vec::new();
+    for path in paths {
+        let started = std::time::Instant::now();
+        match runtime.load(&path) {
+            Ok(p) => {
+                if let Some(clash) = clash(&loaded, &p) {
+                    tracing::error!(path = %path.display(), "plugin refused: {clash}");
+                    continue;
+                }
+                tracing::info!(
+                    plugin = p.name(), version = %p.info.version, digest = %p.digest,
+                    routes = p.routes.len(), ms = started.elapsed().as_millis() as u64,
+                    "plugin loaded"
+                );
+                loaded.push(p);
+            }
+            Err(e) => tracing::error!("plugin refused: {e}"),
+        }
+    }
+    Ok(loaded)
+}
+
+fn clash(loaded: &[Plugin], new: &Plugin) -> Option<String> {
+    for p in loaded {
+        if p.name() == new.name() {
+            return Some(format!(
+                "name `{}` already served by {}",
+                new.name(),
+                p.path.display()
+            ));
+        }
+        for r in &new.routes {
+            if p.routes.iter().any(|o| o.as_str() == r.as_str()) {
+                return Some(format!(
+                    "route `{}` already served by `{}`",
+                    r.as_str(),
+                    p.name()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Pairs plugins with their config and builds the router.
+pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
+    let mut router = Router::default();
+    for plugin in plugins {
+        let settings = config
+            .plugins
+            .get(plugin.name())
+            .cloned()
+            .unwrap_or_default();
+        let context = wit::Context {
+            config: settings.into_iter().collect(),
+        };
+        let methods: Vec<Vec<wit::Method>> = plugin
+            .info
+            .routes
+            .iter()
+            .map(|r| r.methods.clone())
+            .collect();
+        let routes = plugin.routes.clone();
+        let mounted = Arc::new(Mounted { plugin, context });
+        for (pattern, methods) in routes.into_iter().zip(methods) {
+            router.entries.push((pattern, methods, mounted.clone()));
+        }
+    }
+    router
+}

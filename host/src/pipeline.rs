@@ -1,0 +1,324 @@
+//! One callback through the stages after ingress: plugin → normalize →
+//! rules → outbox, with the raw request captured in the same atomic batch
+//! and made durable before the provider gets its 2xx. Replay of a capture
+//! runs through here too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use crate::config::QuarantineReply;
+use crate::dispatch::Dispatcher;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::mount::Mounted;
+use crate::normalize::{self, Verdict};
+use crate::outbox;
+use crate::plugin::{CallError, wit};
+use crate::rules::Rules;
+use crate::store::{Batch, Capture, CaptureStatus, Disposition, Store, StoreError, StoredEvent};
+use crate::time::now_ms;
+
+/// The reply for the provider.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl From<wit::HttpResponse> for Reply {
+    fn from(r: wit::HttpResponse) -> Self {
+        Reply {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub store: Arc<dyn Store>,
+    pub rules: Rules,
+    pub dispatcher: Arc<Dispatcher>,
+    pub metrics: Arc<Metrics>,
+    pub quarantine_reply: QuarantineReply,
+    /// Bounds concurrent plugin calls: they are CPU-bound, more than a few
+    /// per core only queues.
+    calls: Semaphore,
+    /// Serializes the read-check-write of dedup and message state (a few
+    /// microseconds; the fsync wait happens outside it).
+    normalize: std::sync::Mutex<()>,
+}
+
+impl Pipeline {
+    pub fn new(
+        store: Arc<dyn Store>,
+        rules: Rules,
+        dispatcher: Arc<Dispatcher>,
+        metrics: Arc<Metrics>,
+        quarantine_reply: QuarantineReply,
+        max_concurrent_calls: usize,
+    ) -> Self {
+        Self {
+            store,
+            rules,
+            dispatcher,
+            metrics,
+            quarantine_reply,
+            calls: Semaphore::new(max_concurrent_calls),
+            normalize: std::sync::Mutex::new(()),
+        }
+    }
+
+    /// Handles one callback and returns what the provider should hear.
+    pub async fn handle(&self, mounted: Arc<Mounted>, req: wit::HttpRequest) -> Reply {
+        let plugin = mounted.name().to_owned();
+        let reply = match self.process(mounted, req).await {
+            Ok(reply) => reply,
+            // The store could not keep it: say so, so the provider retries.
+            Err(e) => {
+                tracing::error!(plugin, "not acknowledged, store failed: {e}");
+                Reply::text(503, "temporarily unable to store the callback; retry later")
+            }
+        };
+        self.metrics.request(&plugin, reply.status);
+        reply
+    }
+
+    async fn process(
+        &self,
+        mounted: Arc<Mounted>,
+        req: wit::HttpRequest,
+    ) -> Result<Reply, StoreError> {
+        let capture_id = self.store.next_id()?;
+        let Some((req, result)) = self.call(&mounted, capture_id, req).await else {
+            // The host task died with the request: do not acknowledge it.
+            return Ok(Reply::text(500, "internal error; retry later"));
+        };
+        let mut capture = capture_of(capture_id, mounted.name(), req);
+        let plugin = mounted.name();
+        let outcome = match result {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(wit::PluginError::Internal(reason))) => {
+                return self
+                    .quarantine(&mounted, capture, format!("plugin error: {reason}"))
+                    .await;
+            }
+            Ok(Err(e)) => {
+                let (status, reason) = match e {
+                    wit::PluginError::BadRequest(r) => (400, r),
+                    wit::PluginError::Unauthorized(r) => (403, r),
+                    wit::PluginError::Unsupported(r) => (422, r),
+                    wit::PluginError::Internal(r) => (500, r),
+                };
+                tracing::info!(
+                    plugin,
+                    capture = capture_id,
+                    status,
+                    "callback rejected: {reason}"
+                );
+                capture.status = CaptureStatus::Rejected {
+                    reason: reason.clone(),
+                };
+                capture.reply_status = status;
+                // Kept for inspection; not awaited: nothing was acknowledged.
+                drop(self.store.commit(Batch {
+                    captures: vec![capture],
+                    ..Batch::default()
+                })?);
+                return Ok(Reply::text(status, &reason));
+            }
+            Err(e) => {
+                self.metrics.plugin_failure(plugin, e.kind());
+                tracing::warn!(plugin, capture = capture_id, "plugin failed: {e}");
+                return self
+                    .quarantine(&mounted, capture, format!("plugin {e}"))
+                    .await;
+            }
+        };
+        if !outcome.actions.is_empty() {
+            tracing::warn!(
+                plugin,
+                capture = capture_id,
+                "plugin actions are not enabled for this plugin; ignored"
+            );
+        }
+        let app_code = capture
+            .params
+            .iter()
+            .find(|(k, _)| k == "app_code")
+            .map(|(_, v)| v.clone());
+        let events: Vec<Event> = outcome
+            .events
+            .into_iter()
+            .map(|e| {
+                Event::from_plugin(
+                    plugin,
+                    app_code.as_deref(),
+                    capture_id,
+                    capture.received_at,
+                    e,
+                )
+            })
+            .collect();
+        let reply: Reply = outcome
+            .reply
+            .map(Reply::from)
+            .unwrap_or_else(|| Reply::text(200, ""));
+        capture.reply_status = reply.status;
+        capture.events = events.iter().map(|e| e.id.clone()).collect();
+        let jobs = self.record(capture, events).await?;
+        self.dispatcher.submit(jobs);
+        Ok(reply)
+    }
+
+    /// Runs the plugin on a blocking thread (calls are short and CPU-bound;
+    /// a runaway one is cut by its epoch deadline, not by this task).
+    async fn call(
+        &self,
+        mounted: &Arc<Mounted>,
+        capture_id: u64,
+        req: wit::HttpRequest,
+    ) -> Option<(
+        wit::HttpRequest,
+        Result<Result<wit::Outcome, wit::PluginError>, CallError>,
+    )> {
+        let _permit = self.calls.acquire().await;
+        let m = mounted.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let result = m.plugin.handle(capture_id, &req, &m.context);
+            (req, result)
+        });
+        match task.await {
+            Ok(done) => Some(done),
+            Err(e) => {
+                tracing::error!(
+                    plugin = mounted.name(),
+                    capture = capture_id,
+                    "host task failed: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    /// Normalize, route and write everything in one batch; returns the jobs
+    /// once the batch is durable.
+    async fn record(
+        &self,
+        capture: Capture,
+        events: Vec<Event>,
+    ) -> Result<Vec<crate::store::Job>, StoreError> {
+        let mut batch = Batch::default();
+        let durable = {
+            let _guard = self.normalize.lock().unwrap_or_else(|p| p.into_inner());
+            let mut states = HashMap::new();
+            let verdicts = normalize::classify(self.store.as_ref(), events, &mut states)?;
+            let now = now_ms();
+            let mut next_id = || self.store.next_id();
+            for v in verdicts {
+                let record = match v {
+                    Verdict::Duplicate(prior) => {
+                        self.metrics.event(&prior.event.provider, "duplicate");
+                        prior
+                    }
+                    Verdict::Stale(event) => {
+                        self.metrics.event(&event.provider, "stale");
+                        Verdict::stale_record(event)
+                    }
+                    Verdict::Fresh(event) => {
+                        let matched = self.rules.route(&event);
+                        let disposition = if matched.destinations.is_empty() {
+                            Disposition::Unmatched
+                        } else {
+                            Disposition::Routed
+                        };
+                        self.metrics.event(
+                            &event.provider,
+                            if matched.destinations.is_empty() {
+                                "unmatched"
+                            } else {
+                                "routed"
+                            },
+                        );
+                        batch.jobs.extend(outbox::jobs_for(
+                            &event,
+                            &matched.destinations,
+                            now,
+                            &mut next_id,
+                        )?);
+                        StoredEvent {
+                            event,
+                            disposition,
+                            routes: matched.routes,
+                            duplicates: 0,
+                        }
+                    }
+                };
+                batch.events.push(record);
+            }
+            batch.states = states.into_iter().collect();
+            batch.captures.push(capture);
+            let jobs = batch.jobs.clone();
+            (self.store.commit(batch)?, jobs)
+        };
+        let (committed, jobs) = durable;
+        committed.await?;
+        Ok(jobs)
+    }
+
+    async fn quarantine(
+        &self,
+        mounted: &Mounted,
+        mut capture: Capture,
+        reason: String,
+    ) -> Result<Reply, StoreError> {
+        let reply = match self.quarantine_reply {
+            QuarantineReply::Accept => Reply::from(mounted.plugin.info.accept_reply.clone()),
+            QuarantineReply::Retry => {
+                Reply::text(503, "temporarily unable to process; retry later")
+            }
+        };
+        capture.status = CaptureStatus::Quarantined { reason };
+        capture.reply_status = reply.status;
+        self.store
+            .commit(Batch {
+                captures: vec![capture],
+                ..Batch::default()
+            })?
+            .await?;
+        Ok(reply)
+    }
+}
+
+fn capture_of(id: u64, plugin: &str, req: wit::HttpRequest) -> Capture {
+    Capture {
+        id,
+        plugin: plugin.to_owned(),
+        route: req.route,
+        method: format!("{:?}", req.method).to_uppercase(),
+        url: req.url,
+        path: req.path,
+        query: req.query,
+        headers: req.headers,
+        body: req.body,
+        params: req.params,
+        remote_addr: req.remote_addr,
+        received_at: req.received_at,
+        status: CaptureStatus::Accepted,
+        reply_status: 0,
+        events: Vec::new(),
+    }
+}

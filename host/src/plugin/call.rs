@@ -1,0 +1,281 @@
+//! One plugin call: a fresh `Store` per request, so nothing a request does
+//! can leak into the next, and a trapped instance is simply dropped.
+
+use std::time::Duration;
+
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::switchboard::provider::host::{self, LogLevel};
+use super::load::{Plugin, TICK};
+use super::wit;
+
+/// Resource limits for every plugin call.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory cap per instance.
+    pub max_memory_bytes: usize,
+    pub max_stack_bytes: usize,
+    /// Wall-clock budget per call (rounded up to 10 ms ticks).
+    pub timeout: Duration,
+    /// Most events one call may return.
+    pub max_events: usize,
+    /// Most bytes of reply body, and of all event strings together.
+    pub max_output_bytes: usize,
+    /// Captured guest stdout/stderr per call.
+    pub max_log_bytes: usize,
+    /// Instances the pooling allocator keeps slots for (concurrent calls).
+    pub pool_instances: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 32 << 20,
+            max_stack_bytes: 512 << 10,
+            timeout: Duration::from_millis(200),
+            max_events: 1000,
+            max_output_bytes: 4 << 20,
+            max_log_bytes: 64 << 10,
+            pool_instances: 128,
+        }
+    }
+}
+
+/// Why a call produced no usable outcome. None of these is the provider's
+/// fault: the capture is quarantined for replay.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("ran out of memory (cap {0} bytes)")]
+    OutOfMemory(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("returned an invalid outcome: {0}")]
+    Invalid(String),
+    #[error("could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+impl CallError {
+    /// A short label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout(_) => "timeout",
+            CallError::OutOfMemory(_) => "oom",
+            CallError::Trap(_) => "trap",
+            CallError::Invalid(_) => "invalid-output",
+            CallError::Instantiate(_) => "instantiate",
+        }
+    }
+}
+
+/// Per-call store data.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    plugin: String,
+    capture_id: u64,
+    log_budget: usize,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+// The `types` interface has no functions; bindgen still wants the marker.
+impl super::wit::Host for CallState {}
+
+impl host::Host for CallState {
+    fn log(&mut self, level: LogLevel, message: String) {
+        // A chatty plugin gets a budget, not the host's disk.
+        let Some(rest) = self.log_budget.checked_sub(message.len()) else {
+            return;
+        };
+        self.log_budget = rest;
+        let (plugin, capture) = (&self.plugin, self.capture_id);
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, capture, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, capture, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, capture, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, capture, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, capture, "{message}"),
+        }
+    }
+}
+
+/// A deterministic clock: plugins get no real time (use `received-at`).
+struct FrozenClock;
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl Plugin {
+    fn store(&self, capture_id: u64) -> (Store<CallState>, MemoryOutputPipe, MemoryOutputPipe) {
+        let limits = &self.runtime.limits;
+        let stdout = MemoryOutputPipe::new(limits.max_log_bytes);
+        let stderr = MemoryOutputPipe::new(limits.max_log_bytes);
+        // No preopens, no env, no args, no sockets, frozen clocks.
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .instances(8)
+                .trap_on_grow_failure(true)
+                .build(),
+            plugin: self.info.name.clone(),
+            capture_id,
+            log_budget: limits.max_log_bytes,
+        };
+        let mut store = Store::new(self.runtime.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = limits.timeout.as_millis().div_ceil(TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        (store, stdout, stderr)
+    }
+
+    /// Calls `describe` in a fresh instance.
+    pub(super) fn describe(&self) -> Result<wit::PluginInfo, CallError> {
+        let (mut store, out, err) = self.store(0);
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))
+            .and_then(|inst| {
+                inst.switchboard_provider_plugin()
+                    .call_describe(&mut store)
+                    .map_err(|e| self.classify(e))
+            });
+        self.forward_output(0, &out, &err);
+        result
+    }
+
+    /// Calls `handle` in a fresh instance and checks the output limits.
+    /// Blocking: run it on a blocking thread.
+    pub fn handle(
+        &self,
+        capture_id: u64,
+        req: &wit::HttpRequest,
+        ctx: &wit::Context,
+    ) -> Result<Result<wit::Outcome, wit::PluginError>, CallError> {
+        let (mut store, out, err) = self.store(capture_id);
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| CallError::Instantiate(format!("{e:#}")))
+            .and_then(|inst| {
+                inst.switchboard_provider_plugin()
+                    .call_handle(&mut store, req, ctx)
+                    .map_err(|e| self.classify(e))
+            });
+        self.forward_output(capture_id, &out, &err);
+        let result = result?;
+        if let Ok(outcome) = &result {
+            self.check_outcome(outcome)?;
+        }
+        Ok(result)
+    }
+
+    fn classify(&self, e: wasmtime::Error) -> CallError {
+        let limits = &self.runtime.limits;
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => CallError::Timeout(limits.timeout),
+            Some(wasmtime::Trap::AllocationTooLarge) => {
+                CallError::OutOfMemory(limits.max_memory_bytes)
+            }
+            Some(trap) => CallError::Trap(trap.to_string()),
+            // Not a trap: the canonical ABI refused what the guest returned
+            // (bad UTF-8, bad discriminant, out-of-bounds pointer) or a
+            // memory grow failed.
+            None => {
+                let msg = format!("{e:#}");
+                if msg.contains("memory") && msg.contains("grow") {
+                    CallError::OutOfMemory(limits.max_memory_bytes)
+                } else {
+                    CallError::Invalid(msg)
+                }
+            }
+        }
+    }
+
+    fn check_outcome(&self, outcome: &wit::Outcome) -> Result<(), CallError> {
+        let limits = &self.runtime.limits;
+        if outcome.events.len() > limits.max_events {
+            return Err(CallError::Invalid(format!(
+                "{} events (limit {})",
+                outcome.events.len(),
+                limits.max_events
+            )));
+        }
+        if let Some(reply) = &outcome.reply {
+            if !(200..=599).contains(&reply.status) {
+                return Err(CallError::Invalid(format!("reply status {}", reply.status)));
+            }
+            if reply.body.len() > limits.max_output_bytes / 4 {
+                return Err(CallError::Invalid(format!(
+                    "reply body of {} bytes",
+                    reply.body.len()
+                )));
+            }
+            let bad_header = reply.headers.iter().find(|(k, v)| {
+                hyper::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                    || hyper::header::HeaderValue::from_str(v).is_err()
+            });
+            if let Some((k, _)) = bad_header {
+                return Err(CallError::Invalid(format!("invalid reply header `{k}`")));
+            }
+        }
+        let size: usize = outcome.events.iter().map(crate::event::approx_size).sum();
+        if size > limits.max_output_bytes {
+            return Err(CallError::Invalid(format!("{size} bytes of events")));
+        }
+        Ok(())
+    }
+
+    fn forward_output(&self, capture: u64, out: &MemoryOutputPipe, err: &MemoryOutputPipe) {
+        for (stream, pipe) in [("stdout", out), ("stderr", err)] {
+            let bytes = pipe.contents();
+            if bytes.is_empty() {
+                continue;
+            }
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.is_empty())
+            {
+                tracing::info!(plugin = %self.info.name, capture, stream, "{line}");
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! Stage 3: the provider plugins. One wasmtime `Engine` and `Linker`; each
+//! plugin is compiled once (cached on disk), pre-instantiated, and every
+//! request runs in a fresh `Store` with a memory cap, an epoch deadline and
+//! limits on what it may return.
+
+mod bindings;
+mod call;
+mod load;
+
+pub use bindings::switchboard::provider::types as wit;
+pub use call::{CallError, Limits};
+pub use load::{LoadError, Plugin, Runtime, SUPPORTED_CONTRACT};

@@ -1,0 +1,84 @@
+//! Stage 5: rules. Config routes match normalized events and name
+//! destinations, with Kudosity's filter semantics: OR inside one key's
+//! list, AND across keys, an absent key matches everything. `sender` is our
+//! number whatever the direction (for inbound events, the number that
+//! received the message); `recipient` is the handset. Every matching route
+//! fires; an event that matches none is kept and counted as unmatched.
+
+use crate::config::{Filter, Route};
+use crate::event::Event;
+
+/// The compiled routes.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    routes: Vec<Route>,
+}
+
+/// Which routes matched and the destinations they name (each once).
+#[derive(Debug, Default, PartialEq)]
+pub struct Matched {
+    pub routes: Vec<String>,
+    pub destinations: Vec<String>,
+}
+
+impl Rules {
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        for r in &mut routes {
+            // Numbers are compared without formatting: `+61 400 000 000`
+            // and `61400000000` are the same sender.
+            for v in r
+                .filter
+                .sender
+                .iter_mut()
+                .chain(r.filter.recipient.iter_mut())
+            {
+                *v = address_key(v);
+            }
+        }
+        Self { routes }
+    }
+
+    pub fn route(&self, ev: &Event) -> Matched {
+        let mut m = Matched::default();
+        for r in self.routes.iter().filter(|r| matches(&r.filter, ev)) {
+            m.routes.push(r.name.clone());
+            for d in &r.to {
+                // Two routes naming one destination deliver once.
+                if !m.destinations.contains(d) {
+                    m.destinations.push(d.clone());
+                }
+            }
+        }
+        m
+    }
+}
+
+/// One key: empty list = any; otherwise the event's value must be present
+/// and equal one of the listed values.
+fn key(list: &[String], value: Option<&str>) -> bool {
+    list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
+}
+
+fn matches(f: &Filter, ev: &Event) -> bool {
+    key(&f.provider, Some(&ev.provider))
+        && key(&f.app_code, ev.app_code.as_deref())
+        && key(&f.kind, Some(ev.kind()))
+        && key(&f.state, ev.state().map(|s| s.as_str()))
+        && key(&f.channel, ev.channel().map(|c| c.as_str()))
+        && key(&f.sender, ev.sender().map(address_key).as_deref())
+        && key(&f.recipient, ev.recipient().map(address_key).as_deref())
+        && key(&f.message_ref, ev.message_ref())
+        && key(&f.campaign_id, ev.campaign_id())
+}
+
+/// A phone number or sender id reduced to what identifies it: letters and
+/// digits only, lower-case (`+1 (555) 010` → `1555010`, `ACME` → `acme`).
+pub fn address_key(a: &str) -> String {
+    a.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

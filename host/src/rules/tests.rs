@@ -1,0 +1,230 @@
+use super::*;
+use crate::event::*;
+use crate::time::Rfc3339;
+
+fn base(body: EventBody) -> Event {
+    Event {
+        id: "evt_x".into(),
+        provider: "twilio".into(),
+        provider_event_id: "x".into(),
+        app_code: Some("shop1".into()),
+        capture_id: 1,
+        received_at: Rfc3339(0),
+        body,
+        extra: Default::default(),
+    }
+}
+
+fn status(state: State) -> Event {
+    base(EventBody::DeliveryStatus(DeliveryStatus {
+        message_id: "SM1".into(),
+        state,
+        is_final: state.is_final(),
+        provider_status: state.as_str().into(),
+        error_code: None,
+        from: Some("+61 400 000 001".into()),
+        to: Some("+61400000999".into()),
+        channel: Channel::Sms,
+        occurred_at: None,
+        message_ref: Some("ref-1".into()),
+        campaign_id: Some("camp-9".into()),
+    }))
+}
+
+fn inbound() -> Event {
+    base(EventBody::InboundMessage(InboundMessage {
+        message_id: "SM2".into(),
+        from: "+61400000999".into(),
+        to: "61400000001".into(),
+        text: "STOP".into(),
+        media: vec![],
+        channel: Channel::Sms,
+        occurred_at: None,
+        message_ref: Some("ref-1".into()),
+        campaign_id: None,
+    }))
+}
+
+fn link_hit() -> Event {
+    base(EventBody::LinkHit(LinkHit {
+        url: "https://x.test/a".into(),
+        recipient: "+61400000999".into(),
+        sender: Some("61400000001".into()),
+        occurred_at: None,
+        message_ref: Some("ref-1".into()),
+        campaign_id: Some("camp-9".into()),
+    }))
+}
+
+fn filter(pairs: &[(&str, &[&str])]) -> Filter {
+    let mut f = Filter::default();
+    for (k, vs) in pairs {
+        let v: Vec<String> = vs.iter().map(|s| s.to_string()).collect();
+        match *k {
+            "provider" => f.provider = v,
+            "app_code" => f.app_code = v,
+            "kind" => f.kind = v,
+            "state" => f.state = v,
+            "channel" => f.channel = v,
+            "sender" => f.sender = v,
+            "recipient" => f.recipient = v,
+            "message_ref" => f.message_ref = v,
+            "campaign_id" => f.campaign_id = v,
+            other => panic!("{other}"),
+        }
+    }
+    f
+}
+
+fn hits(f: Filter, ev: &Event) -> bool {
+    let rules = Rules::new(vec![Route {
+        name: "r".into(),
+        filter: f,
+        to: vec!["d".into()],
+    }]);
+    !rules.route(ev).routes.is_empty()
+}
+
+#[test]
+fn matching_table() {
+    let delivered = status(State::Delivered);
+    let cases: Vec<(&str, Filter, &Event, bool)> = vec![
+        ("empty filter matches all", filter(&[]), &delivered, true),
+        (
+            "provider",
+            filter(&[("provider", &["twilio"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "other provider",
+            filter(&[("provider", &["sinch"])]),
+            &delivered,
+            false,
+        ),
+        (
+            "OR in a key",
+            filter(&[("state", &["failed", "delivered"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "AND across keys",
+            filter(&[("state", &["delivered"]), ("provider", &["sinch"])]),
+            &delivered,
+            false,
+        ),
+        (
+            "kind",
+            filter(&[("kind", &["inbound-message"])]),
+            &delivered,
+            false,
+        ),
+        (
+            "app code",
+            filter(&[("app_code", &["shop1"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "channel",
+            filter(&[("channel", &["whatsapp"])]),
+            &delivered,
+            false,
+        ),
+        (
+            "sender ignores formatting",
+            filter(&[("sender", &["61400000001"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "recipient",
+            filter(&[("recipient", &["+61 400 000 999"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "message_ref",
+            filter(&[("message_ref", &["ref-1"])]),
+            &delivered,
+            true,
+        ),
+        (
+            "campaign",
+            filter(&[("campaign_id", &["camp-1"])]),
+            &delivered,
+            false,
+        ),
+        // Inbound: `sender` is our number that received the message.
+        (
+            "inbound sender = our number",
+            filter(&[("sender", &["+61400000001"])]),
+            &inbound(),
+            true,
+        ),
+        (
+            "inbound sender is not the handset",
+            filter(&[("sender", &["61400000999"])]),
+            &inbound(),
+            false,
+        ),
+        (
+            "inbound last message ref",
+            filter(&[("message_ref", &["ref-1"])]),
+            &inbound(),
+            true,
+        ),
+        (
+            "inbound has no campaign",
+            filter(&[("campaign_id", &["camp-9"])]),
+            &inbound(),
+            false,
+        ),
+        (
+            "state filter skips inbound",
+            filter(&[("state", &["delivered"])]),
+            &inbound(),
+            false,
+        ),
+        // Link hit: against the source message.
+        (
+            "link hit sender",
+            filter(&[("sender", &["61400000001"]), ("campaign_id", &["camp-9"])]),
+            &link_hit(),
+            true,
+        ),
+    ];
+    for (name, f, ev, want) in cases {
+        assert_eq!(hits(f, ev), want, "{name}");
+    }
+}
+
+#[test]
+fn every_matching_route_fires_and_destinations_are_deduplicated() {
+    let rules = Rules::new(vec![
+        Route {
+            name: "a".into(),
+            filter: filter(&[]),
+            to: vec!["x".into(), "y".into()],
+        },
+        Route {
+            name: "b".into(),
+            filter: filter(&[("state", &["delivered"])]),
+            to: vec!["y".into(), "z".into()],
+        },
+        Route {
+            name: "c".into(),
+            filter: filter(&[("state", &["failed"])]),
+            to: vec!["w".into()],
+        },
+    ]);
+    let m = rules.route(&status(State::Delivered));
+    assert_eq!(m.routes, vec!["a", "b"]);
+    assert_eq!(m.destinations, vec!["x", "y", "z"]);
+    assert_eq!(rules.route(&status(State::Sent)).routes, vec!["a"]);
+    assert_eq!(
+        Rules::new(vec![]).route(&status(State::Sent)),
+        Matched::default()
+    );
+}

@@ -1,0 +1,136 @@
+//! Start-up and shutdown: resolve config, load plugins, open the store,
+//! start dispatch, then listen. Everything that can be wrong with the
+//! config is found before the port opens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::config::{Config, ConfigError};
+use crate::dispatch::Dispatcher;
+use crate::ingress::{self, Ingress};
+use crate::metrics::Metrics;
+use crate::mount::{self, Router};
+use crate::pipeline::Pipeline;
+use crate::plugin::Runtime;
+use crate::rules::Rules;
+use crate::store::{SledStore, Store};
+
+/// Why start-up failed: a config problem (exit 2) or anything else (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            StartError::Config(_) => 2,
+            StartError::Other(_) => 1,
+        }
+    }
+}
+
+/// Loads the plugins and checks the config against them: what `check`
+/// reports and `serve` starts from.
+pub fn prepare(config: &Config) -> Result<Router, StartError> {
+    if !config.plugin_dir.is_dir() {
+        return Err(ConfigError {
+            file: config.file.display().to_string(),
+            key: "runtime.plugin_dir".into(),
+            reason: format!(
+                "{} is not a directory (build the plugins first)",
+                config.plugin_dir.display()
+            ),
+        }
+        .into());
+    }
+    let runtime = Runtime::new(config.limits.clone(), Some(config.cache_dir.clone()))?;
+    let plugins = mount::load_plugins(&runtime, &config.plugin_dir)?;
+    let infos: Vec<_> = plugins.iter().map(|p| &p.info).collect();
+    config.check_plugins(&infos)?;
+    Ok(mount::mount(config, plugins))
+}
+
+/// Runs the router until SIGINT/SIGTERM, then drains and exits cleanly.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let router = prepare(&config)?;
+    let store: Arc<dyn Store> = Arc::new(
+        SledStore::open(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("store {}: {e}", config.data_dir.display()))?,
+    );
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let dispatcher = Dispatcher::start(
+        &config.destinations,
+        store.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    )?;
+    let pipeline = Arc::new(Pipeline::new(
+        store.clone(),
+        Rules::new(config.routes.clone()),
+        dispatcher.clone(),
+        metrics,
+        config.server.quarantine_reply,
+        config.max_concurrent_calls,
+    ));
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+    let routes = router
+        .plugins()
+        .iter()
+        .map(|m| m.plugin.routes.len())
+        .sum::<usize>();
+    tracing::info!(%addr, plugins = router.plugins().len(), routes, "switchboard listening");
+    // Tests and scripts read the bound address (port 0) from this line.
+    println!("switchboard listening on http://{addr}");
+
+    let ingress = Arc::new(Ingress {
+        config: config.server.clone(),
+        router,
+        pipeline,
+    });
+    let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx));
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    let grace = Duration::from_secs(10);
+    if tokio::time::timeout(grace, server).await.is_err() {
+        tracing::warn!("requests still running after {grace:?}; stopping anyway");
+    }
+    if tokio::time::timeout(grace, dispatcher.join())
+        .await
+        .is_err()
+    {
+        tracing::warn!("deliveries still running after {grace:?}; they resume on restart");
+    }
+    store
+        .flush()
+        .await
+        .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers the process can still be killed; never exit early.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

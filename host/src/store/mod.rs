@@ -1,0 +1,172 @@
+//! Durable state: captures, events, per-message state, delivery jobs and
+//! dead letters. Behind the [`Store`] trait so another engine (NATS
+//! JetStream, for several instances) can replace the embedded sled one.
+
+mod sled_store;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use serde::{Deserialize, Serialize};
+
+pub use sled_store::SledStore;
+
+use crate::event::{Event, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O: {0}")]
+    Io(String),
+    #[error("corrupt record `{key}`: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Resolves once everything committed before it is on disk.
+pub type Durable = Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>;
+
+/// One request exactly as received, kept whatever happens next.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Capture {
+    pub id: u64,
+    pub plugin: String,
+    pub route: String,
+    pub method: String,
+    pub url: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "b64")]
+    pub body: Vec<u8>,
+    pub params: Vec<(String, String)>,
+    pub remote_addr: String,
+    pub received_at: i64,
+    pub status: CaptureStatus,
+    /// The HTTP status the provider got.
+    pub reply_status: u16,
+    /// Event ids the plugin produced (including duplicates and stale ones).
+    pub events: Vec<String>,
+}
+
+/// What became of a capture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum CaptureStatus {
+    /// The plugin handled it; its events were recorded.
+    Accepted,
+    /// The plugin refused it (bad request, bad signature, unsupported).
+    Rejected { reason: String },
+    /// The plugin failed (trap, timeout, garbage, internal error): replay
+    /// it once the plugin is fixed.
+    Quarantined { reason: String },
+}
+
+/// Why an event was or was not forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    /// Matched at least one route: delivery jobs were created.
+    Routed,
+    /// Matched no route: kept and counted, not forwarded.
+    Unmatched,
+    /// An older state than the message already reached: kept, not forwarded.
+    Stale,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub event: Event,
+    pub disposition: Disposition,
+    /// Routes that matched.
+    pub routes: Vec<String>,
+    /// Times the same event arrived again after the first.
+    pub duplicates: u32,
+}
+
+/// The last state recorded for a message (never a regression).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageState {
+    pub state: State,
+}
+
+/// One (event, destination) delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: u64,
+    pub destination: String,
+    pub event_id: String,
+    /// Jobs with the same lane on one destination go out in order (per
+    /// message id); unrelated lanes do not wait for each other.
+    pub lane: String,
+    /// The exact bytes to send (also what is signed).
+    pub payload: String,
+    pub created_at: i64,
+    /// When the next attempt is due (ms since epoch).
+    pub due_at: i64,
+    pub attempts: Vec<Attempt>,
+}
+
+/// One delivery attempt, kept for the operator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    /// First bytes of the response body.
+    pub response: String,
+}
+
+/// Everything one callback changes, applied atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub captures: Vec<Capture>,
+    /// New events, and known ones whose duplicate count went up.
+    pub events: Vec<StoredEvent>,
+    pub states: Vec<((String, String), MessageState)>,
+    pub jobs: Vec<Job>,
+}
+
+/// The storage engine.
+pub trait Store: Send + Sync + 'static {
+    /// A fresh id, unique and increasing across restarts.
+    fn next_id(&self) -> StoreResult<u64>;
+    /// Applies a batch atomically and returns a future that resolves when
+    /// it is durable (commits of concurrent callers share one flush).
+    fn commit(&self, batch: Batch) -> StoreResult<Durable>;
+
+    fn capture(&self, id: u64) -> StoreResult<Option<Capture>>;
+    /// Captures, newest first, after `before` (exclusive), at most `limit`.
+    fn captures(&self, before: Option<u64>, limit: usize) -> StoreResult<Vec<Capture>>;
+    fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
+    fn message_state(&self, provider: &str, message_id: &str) -> StoreResult<Option<MessageState>>;
+
+    /// Every job not yet delivered or dead, oldest first (for start-up).
+    fn pending_jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Records a failed attempt and the next due time.
+    fn retry_job(&self, job: &Job) -> StoreResult<()>;
+    /// The job was delivered: moves it out of the pending set.
+    fn complete_job(&self, job: &Job) -> StoreResult<()>;
+    /// The job gave up: moves it to the dead-letter list.
+    fn bury_job(&self, job: &Job) -> StoreResult<()>;
+    fn dead_jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Waits until everything written so far is durable.
+    fn flush(&self) -> Durable;
+}
+
+/// Bodies are kept as base64 in the JSON records.
+mod b64 {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,248 @@
+//! Typed views of the request and the plugin's config.
+
+use crate::types::{HttpRequest, Method};
+use crate::{PluginError, bad_request};
+
+/// One callback, with helpers for the places providers put their fields.
+pub struct Request {
+    raw: HttpRequest,
+}
+
+impl Request {
+    pub fn new(raw: HttpRequest) -> Self {
+        Self { raw }
+    }
+
+    pub fn raw(&self) -> &HttpRequest {
+        &self.raw
+    }
+    pub fn method(&self) -> Method {
+        self.raw.method
+    }
+    pub fn is_get(&self) -> bool {
+        matches!(self.raw.method, Method::Get)
+    }
+    /// The public URL the provider called (what signatures are computed over).
+    pub fn url(&self) -> &str {
+        &self.raw.url
+    }
+    pub fn path(&self) -> &str {
+        &self.raw.path
+    }
+    /// The route pattern that matched, e.g. `/smsCallback/{app_code}`.
+    pub fn route(&self) -> &str {
+        &self.raw.route
+    }
+    pub fn body(&self) -> &[u8] {
+        &self.raw.body
+    }
+    pub fn received_at(&self) -> i64 {
+        self.raw.received_at
+    }
+
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.raw
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A route capture such as `app_code`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.raw
+            .params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The media type of the body, lower-cased, without parameters.
+    pub fn content_type(&self) -> String {
+        self.header("content-type")
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The `charset` parameter of `Content-Type`, lower-cased.
+    pub fn charset(&self) -> Option<String> {
+        let ct = self.header("content-type")?;
+        ct.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("charset")
+                .then(|| v.trim().trim_matches('"').to_ascii_lowercase())
+        })
+    }
+
+    /// Query string parameters, in order.
+    pub fn query(&self) -> Params {
+        Params::parse(self.raw.query.as_bytes())
+    }
+
+    /// The body as `application/x-www-form-urlencoded` parameters.
+    pub fn form(&self) -> Params {
+        Params::parse(&self.raw.body)
+    }
+
+    /// The parameters wherever the provider put them: the query for GET,
+    /// the query followed by the form body for POST (body wins on lookup).
+    pub fn params(&self) -> Params {
+        let mut p = self.query();
+        if !self.is_get() && !self.looks_like_json() {
+            let form = self.form();
+            // Later entries win in `get`, so the body overrides the query.
+            p.0.extend(form.0);
+        }
+        p
+    }
+
+    /// True when the body is JSON by content type or by its first byte
+    /// (Amazon SNS sends JSON as `text/plain`).
+    pub fn looks_like_json(&self) -> bool {
+        let ct = self.content_type();
+        ct.ends_with("json")
+            || self
+                .raw
+                .body
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'{' || *b == b'[')
+    }
+
+    /// The body parsed as JSON.
+    pub fn json(&self) -> Result<serde_json::Value, PluginError> {
+        serde_json::from_slice(&self.raw.body)
+            .map_err(|e| bad_request(format!("invalid JSON body: {e}")))
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<&str, PluginError> {
+        std::str::from_utf8(&self.raw.body).map_err(|_| bad_request("body is not valid UTF-8"))
+    }
+}
+
+/// Ordered name/value pairs (query string, form body, flattened JSON).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    /// Parses `a=1&b=2` (form encoding: `+` is a space, bad escapes kept).
+    pub fn parse(bytes: &[u8]) -> Self {
+        Params(
+            form_urlencoded::parse(bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Builds params from the top-level scalar fields of a JSON object
+    /// (numbers and booleans as their JSON text, null skipped).
+    pub fn from_json(value: &serde_json::Value) -> Self {
+        let mut out = Vec::new();
+        if let Some(obj) = value.as_object() {
+            for (k, v) in obj {
+                if let Some(s) = json_scalar(v) {
+                    out.push((k.clone(), s));
+                }
+            }
+        }
+        Params(out)
+    }
+
+    /// The last value for `name` (case-sensitive, as providers send it).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of `name`, ignoring ASCII case of the name.
+    pub fn get_ci(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first non-empty value among several possible names
+    /// (providers without a spec use `id`, `msgid`, `message_id`, ...).
+    pub fn get_any(&self, names: &[&str]) -> Option<&str> {
+        names
+            .iter()
+            .find_map(|n| self.get_ci(n).filter(|v| !v.is_empty()))
+    }
+
+    /// A non-empty value, or a `bad-request` naming the missing field.
+    pub fn require(&self, name: &str) -> Result<&str, PluginError> {
+        self.get(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| bad_request(format!("missing field `{name}`")))
+    }
+
+    /// A non-empty trimmed value, as an owned option (for optional fields).
+    pub fn opt(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Pairs whose names are not in `known`: the provider's extra fields.
+    pub fn extra(&self, known: &[&str]) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .filter(|(k, _)| !known.contains(&k.as_str()))
+            .cloned()
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The text of a JSON scalar: strings unquoted, numbers and booleans as
+/// written, null and containers none.
+pub fn json_scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The plugin's settings from `[plugins.<name>]`.
+#[derive(Debug, Clone, Default)]
+pub struct Config(Vec<(String, String)>);
+
+impl Config {
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    /// A value, or an `internal` error: a missing required key is a host
+    /// misconfiguration (the host checks required keys at start-up).
+    pub fn require(&self, key: &str) -> Result<&str, PluginError> {
+        self.get(key)
+            .ok_or_else(|| PluginError::Internal(format!("config key `{key}` is not set")))
+    }
+    /// A boolean setting (`true`/`false`), with a default.
+    pub fn flag(&self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            Some(v) => v.eq_ignore_ascii_case("true") || v == "1" || v.eq_ignore_ascii_case("yes"),
+            None => default,
+        }
+    }
+}
