@@ -1,1 +1,11 @@
+//! End-to-end tests: the real `switchboard` binary, the real `.wasm`
+//! plugins, real-format provider payloads, a local HTTP destination.
+//! One test binary (ripgrep style); `./dev test` builds the plugins first.
 
+mod support;
+
+mod crash;
+mod delivery;
+mod ingress;
+mod isolation;
+mod startup;

@@ -108,7 +108,7 @@ impl Config {
             let inner = e.into_inner();
             let line = inner
                 .span()
-                .map(|s| format!(" (line {})", text[..s.start].lines().count().max(1)))
+                .map(|s| format!(" (line {})", text[..s.start].matches('\n').count() + 1))
                 .unwrap_or_default();
             err(
                 if key == "." { "(file)" } else { &key },
@@ -197,8 +197,10 @@ impl Config {
         };
 
         let rt = raw.runtime;
-        let mut limits = Limits::default();
-        limits.timeout = duration(&err, "runtime.timeout", rt.timeout.as_deref(), "200ms")?;
+        let mut limits = Limits {
+            timeout: duration(&err, "runtime.timeout", rt.timeout.as_deref(), "200ms")?,
+            ..Limits::default()
+        };
         if let Some(mb) = rt.max_memory_mb {
             if !(1..=4096).contains(&mb) {
                 return Err(err("runtime.max_memory_mb", format!("{mb}: want 1..=4096")));
@@ -370,8 +372,8 @@ fn destination(
             concurrency,
             headers,
         } => {
-            let https = url.starts_with("https://");
-            if !https && !(allow_http && url.starts_with("http://")) {
+            let allowed = url.starts_with("https://") || (allow_http && url.starts_with("http://"));
+            if !allowed {
                 let why = if url.starts_with("http://") {
                     "plain http: use https, or set `allow_http = true` for a trusted network"
                 } else {

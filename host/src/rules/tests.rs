@@ -88,6 +88,7 @@ fn hits(f: Filter, ev: &Event) -> bool {
 #[test]
 fn matching_table() {
     let delivered = status(State::Delivered);
+    let (inbound, link_hit) = (inbound(), link_hit());
     let cases: Vec<(&str, Filter, &Event, bool)> = vec![
         ("empty filter matches all", filter(&[]), &delivered, true),
         (
@@ -160,38 +161,38 @@ fn matching_table() {
         (
             "inbound sender = our number",
             filter(&[("sender", &["+61400000001"])]),
-            &inbound(),
+            &inbound,
             true,
         ),
         (
             "inbound sender is not the handset",
             filter(&[("sender", &["61400000999"])]),
-            &inbound(),
+            &inbound,
             false,
         ),
         (
             "inbound last message ref",
             filter(&[("message_ref", &["ref-1"])]),
-            &inbound(),
+            &inbound,
             true,
         ),
         (
             "inbound has no campaign",
             filter(&[("campaign_id", &["camp-9"])]),
-            &inbound(),
+            &inbound,
             false,
         ),
         (
             "state filter skips inbound",
             filter(&[("state", &["delivered"])]),
-            &inbound(),
+            &inbound,
             false,
         ),
         // Link hit: against the source message.
         (
             "link hit sender",
             filter(&[("sender", &["61400000001"]), ("campaign_id", &["camp-9"])]),
-            &link_hit(),
+            &link_hit,
             true,
         ),
     ];

@@ -80,6 +80,10 @@ macro_rules! export_plugin {
                 $crate::run::<$plugin>(req, ctx)
             }
         }
+        // The component exports exist only in the wasm build: natively the
+        // crate is a plain library its tests call (export names such as
+        // `switchboard:provider/plugin@0.1.0#handle` do not link natively).
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::__export_provider!(__SwitchboardExport with_types_in $crate::bindings);
     };
 }

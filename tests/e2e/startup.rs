@@ -1,0 +1,116 @@
+//! Start-up: a bad config stops it with file, key and reason (exit 2);
+//! `check` validates without serving; SIGTERM exits cleanly.
+
+use std::process::Command;
+
+use crate::support::*;
+
+fn check(dir: &std::path::Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--config"])
+        .arg(dir.join("config.toml"))
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
+}
+
+fn dir_with(plugins: &[&str], config_text: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
+    for p in plugins {
+        let src = [
+            root().join("dist/plugins"),
+            root().join("dist/test-plugins"),
+        ]
+        .into_iter()
+        .map(|d| d.join(format!("{p}.wasm")))
+        .find(|p| p.exists())
+        .unwrap();
+        std::fs::copy(src, dir.path().join("plugins").join(format!("{p}.wasm"))).unwrap();
+    }
+    std::fs::write(dir.path().join("config.toml"), config_text).unwrap();
+    dir
+}
+
+#[test]
+fn check_accepts_the_shipped_default_config() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--config"])
+        .arg(root().join("config.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("plugin twilio"), "{text}");
+    assert!(text.contains("plugin mysmsgate"), "{text}");
+}
+
+#[test]
+fn bad_configs_stop_start_up_with_file_key_and_reason() {
+    let cases: &[(&str, &str)] = &[
+        ("[server]\nlisten = 5\n", "server.listen: invalid type"),
+        (
+            "[plugins.twilio]\nauth_token = \"x\"\ncolour = \"blue\"\n",
+            "plugins.twilio.colour: unknown key; `twilio` accepts [\"auth_token\", \"previous_auth_token\"]",
+        ),
+        (
+            "[plugins.nosuch]\nx = \"1\"\n[plugins.twilio]\nauth_token = \"x\"\n",
+            "plugins.nosuch: no plugin `nosuch`",
+        ),
+        ("", "plugins.twilio.auth_token: required by plugin `twilio`"),
+        (
+            "[plugins.twilio]\nauth_token = \"x\"\n[destinations.f]\nkind = \"file\"\npath = \"x\"\n[[routes]]\nname = \"r\"\nto = [\"f\"]\nmatch = { provider = [\"twillio\"] }\n",
+            "routes[0].match.provider: no plugin `twillio`",
+        ),
+    ];
+    for (body, want) in cases {
+        let text = format!("[runtime]\nplugin_dir = \"plugins\"\n{body}");
+        let dir = dir_with(&["twilio"], &text);
+        let (code, out) = check(dir.path());
+        assert_eq!(code, 2, "{body}: {out}");
+        let file = dir.path().join("config.toml").display().to_string();
+        assert!(
+            out.contains(&format!("error: {file}: {want}")),
+            "{body}\nwant: {want}\ngot: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_broken_plugin_file_is_refused_and_the_others_load() {
+    let dir = dir_with(
+        &["twilio"],
+        "[runtime]\nplugin_dir = \"plugins\"\n[plugins.twilio]\nauth_token = \"x\"\n",
+    );
+    std::fs::write(dir.path().join("plugins/garbage.wasm"), b"\0asm not really").unwrap();
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("garbage.wasm") && out.contains("plugin refused"),
+        "{out}"
+    );
+    assert!(out.contains("plugin twilio"), "{out}");
+}
+
+#[test]
+fn sigterm_drains_and_exits_zero() {
+    let sink = Sink::start();
+    let mut router = Router::start(&["twilio"], &http_destination(&sink.url()));
+    assert_eq!(
+        router
+            .send(&fixture("twilio", "status-delivered.http"))
+            .status,
+        200
+    );
+    sink.wait_for(1, std::time::Duration::from_secs(10));
+    assert_eq!(router.terminate(), Some(0), "{}", router.log());
+    assert!(router.log().contains("stopped"));
+}

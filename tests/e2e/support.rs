@@ -1,0 +1,346 @@
+//! Test support: start the real `switchboard` binary on 127.0.0.1:0 with
+//! the real `.wasm` plugins, send real-format fixtures to it byte for byte,
+//! and run a local destination that records what it receives.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use switchboard_plugin_sdk::fixture::Fixture;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fixture file of a provider plugin, e.g. `fixture("twilio", "status-delivered.http")`.
+pub fn fixture(plugin: &str, name: &str) -> Fixture {
+    Fixture::load(
+        root()
+            .join("plugins")
+            .join(plugin)
+            .join("fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn wasm(name: &str) -> PathBuf {
+    let dist = root().join("dist");
+    let path = [dist.join("plugins"), dist.join("test-plugins")]
+        .into_iter()
+        .map(|d| d.join(format!("{name}.wasm")))
+        .find(|p| p.exists());
+    path.unwrap_or_else(|| {
+        panic!("{name}.wasm not built: run `./dev test`, which builds the plugins first")
+    })
+}
+
+/// A config for tests: the given plugins, public URL of the fixtures, and
+/// `extra` TOML appended (destinations, routes, ...).
+pub fn config(plugins: &[&str], extra: &str) -> String {
+    let mut sections = String::new();
+    if plugins.contains(&"twilio") {
+        sections.push_str("[plugins.twilio]\nauth_token = \"fixture-auth-token\"\n");
+    }
+    if plugins.contains(&"mysmsgate") {
+        sections.push_str("[plugins.mysmsgate]\nsecret = \"fixture-secret\"\n");
+    }
+    format!(
+        "[server]\npublic_url = \"https://hooks.example.com\"\nheader_timeout = \"2s\"\nbody_timeout = \"2s\"\n\n\
+         [runtime]\nplugin_dir = \"plugins\"\ncache_dir = \"{}\"\ntimeout = \"200ms\"\nmax_memory_mb = 16\n\n{sections}\n{extra}",
+        root().join("target/e2e-plugin-cache").display()
+    )
+}
+
+/// A running router process; killed when dropped.
+pub struct Router {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Router {
+    /// Starts a router in a fresh directory holding the config and a
+    /// plugin directory with the named plugins.
+    pub fn start(plugins: &[&str], extra: &str) -> Router {
+        Self::start_with_config(plugins, &config(plugins, extra))
+    }
+
+    /// Like `start`, with the whole config text given.
+    pub fn start_with_config(plugins: &[&str], config_text: &str) -> Router {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        for p in plugins {
+            std::fs::copy(wasm(p), dir.join("plugins").join(format!("{p}.wasm"))).unwrap();
+        }
+        std::fs::write(dir.join("config.toml"), config_text).unwrap();
+        let mut r = Router::spawn(&dir);
+        r._tmp = Some(tmp);
+        r
+    }
+
+    /// Starts (or restarts) a router on an existing directory.
+    pub fn spawn(dir: &Path) -> Router {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["serve", "--config"])
+            .arg(dir.join("config.toml"))
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.join("data"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(a) => a,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "router did not start:\n{}",
+                    std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+                );
+            }
+        };
+        Router {
+            child: Some(child),
+            addr,
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Sends a fixture exactly as written (with a correct length).
+    pub fn send(&self, fx: &Fixture) -> Reply {
+        self.send_raw(&fx.to_http(&self.addr.to_string()))
+    }
+
+    pub fn send_raw(&self, bytes: &[u8]) -> Reply {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        s.write_all(bytes).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        Reply::parse(&buf)
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        self.send_raw(
+            format!(
+                "GET {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n\r\n",
+                self.addr
+            )
+            .as_bytes(),
+        )
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        send_signal(c.id(), 15);
+        c.wait().ok()?.code()
+    }
+}
+
+fn send_signal(pid: u32, sig: i32) {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// An HTTP reply, parsed just enough.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    fn parse(buf: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(buf);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request a destination received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: Vec<(String, String)>,
+    pub json: serde_json::Value,
+}
+
+/// A local HTTP destination. It answers `status` (200 unless changed).
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+    /// What it answers; tests flip it to simulate an unhealthy destination.
+    pub status: Arc<AtomicU16>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        Self::start_on(StdListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// A port nothing listens on yet (for "destination down").
+    pub fn reserve_port() -> SocketAddr {
+        StdListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    }
+
+    pub fn start_on(listener: StdListener) -> Sink {
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let status = Arc::new(AtomicU16::new(200));
+        let (r, st) = (received.clone(), status.clone());
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, st) = (r.clone(), st.clone());
+                std::thread::spawn(move || serve_one(stream, &r, &st));
+            }
+        });
+        Sink {
+            addr,
+            received,
+            status,
+            _thread: thread,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+
+    pub fn events(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` requests arrived.
+    pub fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + within;
+        while self.count() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.events()
+    }
+}
+
+/// Serves HTTP/1.1 keep-alive requests with a Content-Length body.
+fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, status: &AtomicU16) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut headers = Vec::new();
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut body = vec![0; len];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let code = status.load(Ordering::SeqCst);
+        if code == 200 {
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            received.lock().unwrap().push(Received { headers, json });
+        }
+        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\n\r\nok");
+        if out.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Destination + route TOML sending everything to `url`, with fast retries.
+pub fn http_destination(url: &str) -> String {
+    format!(
+        "[destinations.sink]\nkind = \"http\"\nurl = \"{url}\"\nallow_http = true\ntimeout = \"2s\"\n\
+         retry_schedule = [\"0s\", \"100ms\", \"200ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\"]\n\n\
+         [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
+    )
+}
