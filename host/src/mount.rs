@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::Config;
 use crate::plugin::{Plugin, Runtime, wit};
@@ -12,11 +13,21 @@ use crate::route::RoutePattern;
 pub struct Mounted {
     pub plugin: Plugin,
     pub context: wit::Context,
+    /// Until when (ms) its calls run off the runtime workers, after a timeout.
+    suspect_until: AtomicI64,
 }
 
 impl Mounted {
     pub fn name(&self) -> &str {
         self.plugin.name()
+    }
+
+    pub fn is_suspect(&self, now_ms: i64) -> bool {
+        self.suspect_until.load(Ordering::Relaxed) > now_ms
+    }
+
+    pub fn mark_suspect(&self, until_ms: i64) {
+        self.suspect_until.fetch_max(until_ms, Ordering::Relaxed);
     }
 }
 
@@ -165,7 +176,11 @@ pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
             .map(|r| r.methods.clone())
             .collect();
         let routes = plugin.routes.clone();
-        let mounted = Arc::new(Mounted { plugin, context });
+        let mounted = Arc::new(Mounted {
+            plugin,
+            context,
+            suspect_until: AtomicI64::new(0),
+        });
         for (pattern, methods) in routes.into_iter().zip(methods) {
             router.entries.push((pattern, methods, mounted.clone()));
         }

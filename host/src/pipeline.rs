@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::mount::Mounted;
 use crate::normalize::{self, Verdict};
 use crate::outbox;
-use crate::plugin::{CallError, wit};
+use crate::plugin::{CallError, Executor, wit};
 use crate::rules::Rules;
 use crate::store::{Batch, Capture, CaptureStatus, Disposition, Store, StoreError, StoredEvent};
 use crate::time::now_ms;
@@ -48,6 +48,9 @@ impl From<wit::HttpResponse> for Reply {
     }
 }
 
+/// How long a plugin that timed out runs on the blocking pool.
+const SUSPECT_MS: i64 = 60_000;
+
 pub struct Pipeline {
     pub store: Arc<dyn Store>,
     pub rules: Rules,
@@ -57,6 +60,8 @@ pub struct Pipeline {
     /// Bounds concurrent plugin calls: they are CPU-bound, more than a few
     /// per core only queues.
     calls: Semaphore,
+    healthy: Executor,
+    suspects: Executor,
     /// Serializes the read-check-write of dedup and message state (a few
     /// microseconds; the fsync wait happens outside it).
     normalize: std::sync::Mutex<()>,
@@ -70,16 +75,21 @@ impl Pipeline {
         metrics: Arc<Metrics>,
         quarantine_reply: QuarantineReply,
         max_concurrent_calls: usize,
-    ) -> Self {
-        Self {
+    ) -> std::io::Result<Self> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Ok(Self {
             store,
             rules,
             dispatcher,
             metrics,
             quarantine_reply,
             calls: Semaphore::new(max_concurrent_calls),
+            healthy: Executor::new("plugin", cores)?,
+            suspects: Executor::new("plugin-suspect", 2)?,
             normalize: std::sync::Mutex::new(()),
-        }
+        })
     }
 
     /// Handles one callback and returns what the provider should hear.
@@ -184,8 +194,10 @@ impl Pipeline {
         Ok(reply)
     }
 
-    /// Runs the plugin on a blocking thread (calls are short and CPU-bound;
-    /// a runaway one is cut by its epoch deadline, not by this task).
+    /// Runs the plugin on the executor pool. A plugin that timed out in
+    /// the last minute is "suspect" and runs on its own small pool, so a
+    /// looping plugin ties up those threads, never the ones that serve the
+    /// healthy plugins.
     async fn call(
         &self,
         mounted: &Arc<Mounted>,
@@ -196,22 +208,28 @@ impl Pipeline {
         Result<Result<wit::Outcome, wit::PluginError>, CallError>,
     )> {
         let _permit = self.calls.acquire().await;
+        let pool = if mounted.is_suspect(now_ms()) {
+            &self.suspects
+        } else {
+            &self.healthy
+        };
         let m = mounted.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let result = m.plugin.handle(capture_id, &req, &m.context);
-            (req, result)
-        });
-        match task.await {
-            Ok(done) => Some(done),
-            Err(e) => {
-                tracing::error!(
-                    plugin = mounted.name(),
-                    capture = capture_id,
-                    "host task failed: {e}"
-                );
-                None
-            }
+        let result = pool
+            .run(move || {
+                let result = m.plugin.handle(capture_id, &req, &m.context);
+                (req, result)
+            })
+            .await;
+        match &result {
+            None => tracing::error!(
+                plugin = mounted.name(),
+                capture = capture_id,
+                "plugin call panicked in the host"
+            ),
+            Some((_, Err(CallError::Timeout(_)))) => mounted.mark_suspect(now_ms() + SUSPECT_MS),
+            Some(_) => {}
         }
+        result
     }
 
     /// Normalize, route and write everything in one batch; returns the jobs

@@ -71,14 +71,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         metrics.clone(),
         stop_rx.clone(),
     )?;
-    let pipeline = Arc::new(Pipeline::new(
-        store.clone(),
-        Rules::new(config.routes.clone()),
-        dispatcher.clone(),
-        metrics,
-        config.server.quarantine_reply,
-        config.max_concurrent_calls,
-    ));
+    let pipeline = Arc::new(
+        Pipeline::new(
+            store.clone(),
+            Rules::new(config.routes.clone()),
+            dispatcher.clone(),
+            metrics,
+            config.server.quarantine_reply,
+            config.max_concurrent_calls,
+        )
+        .map_err(anyhow::Error::from)?,
+    );
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;

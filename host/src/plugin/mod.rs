@@ -5,8 +5,10 @@
 
 mod bindings;
 mod call;
+mod executor;
 mod load;
 
 pub use bindings::switchboard::provider::types as wit;
 pub use call::{CallError, Limits};
+pub use executor::Executor;
 pub use load::{LoadError, Plugin, Runtime, SUPPORTED_CONTRACT};

@@ -119,7 +119,7 @@ pub struct Attempt {
     pub response: String,
 }
 
-/// Everything one callback changes, applied atomically.
+/// Everything one callback changes, made durable by one flush.
 #[derive(Debug, Default)]
 pub struct Batch {
     pub captures: Vec<Capture>,
@@ -133,8 +133,10 @@ pub struct Batch {
 pub trait Store: Send + Sync + 'static {
     /// A fresh id, unique and increasing across restarts.
     fn next_id(&self) -> StoreResult<u64>;
-    /// Applies a batch atomically and returns a future that resolves when
-    /// it is durable (commits of concurrent callers share one flush).
+    /// Applies a batch (so that any crash before it is durable leaves a
+    /// state in which the provider's resend is neither lost nor swallowed)
+    /// and returns a future that resolves when it is durable (commits of
+    /// concurrent callers share one flush).
     fn commit(&self, batch: Batch) -> StoreResult<Durable>;
 
     fn capture(&self, id: u64) -> StoreResult<Option<Capture>>;

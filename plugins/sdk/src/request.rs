@@ -1,16 +1,27 @@
 //! Typed views of the request and the plugin's config.
 
+use std::cell::OnceCell;
+
 use crate::types::{HttpRequest, Method};
 use crate::{PluginError, bad_request};
 
 /// One callback, with helpers for the places providers put their fields.
+/// Query, form and merged parameters are parsed once, on first use.
 pub struct Request {
     raw: HttpRequest,
+    query: OnceCell<Params>,
+    form: OnceCell<Params>,
+    params: OnceCell<Params>,
 }
 
 impl Request {
     pub fn new(raw: HttpRequest) -> Self {
-        Self { raw }
+        Self {
+            raw,
+            query: OnceCell::new(),
+            form: OnceCell::new(),
+            params: OnceCell::new(),
+        }
     }
 
     pub fn raw(&self) -> &HttpRequest {
@@ -78,25 +89,27 @@ impl Request {
     }
 
     /// Query string parameters, in order.
-    pub fn query(&self) -> Params {
-        Params::parse(self.raw.query.as_bytes())
+    pub fn query(&self) -> &Params {
+        self.query
+            .get_or_init(|| Params::parse(self.raw.query.as_bytes()))
     }
 
     /// The body as `application/x-www-form-urlencoded` parameters.
-    pub fn form(&self) -> Params {
-        Params::parse(&self.raw.body)
+    pub fn form(&self) -> &Params {
+        self.form.get_or_init(|| Params::parse(&self.raw.body))
     }
 
     /// The parameters wherever the provider put them: the query for GET,
     /// the query followed by the form body for POST (body wins on lookup).
-    pub fn params(&self) -> Params {
-        let mut p = self.query();
-        if !self.is_get() && !self.looks_like_json() {
-            let form = self.form();
-            // Later entries win in `get`, so the body overrides the query.
-            p.0.extend(form.0);
-        }
-        p
+    pub fn params(&self) -> &Params {
+        self.params.get_or_init(|| {
+            let mut p = self.query().clone();
+            if !self.is_get() && !self.looks_like_json() {
+                // Later entries win in `get`, so the body overrides the query.
+                p.0.extend(self.form().0.iter().cloned());
+            }
+            p
+        })
     }
 
     /// True when the body is JSON by content type or by its first byte

@@ -82,8 +82,10 @@ impl Plugin for Twilio {
 
     fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
         verify(req, config)?;
+        let json_params;
         let p = if req.looks_like_json() {
-            Params::from_json(&req.json()?)
+            json_params = Params::from_json(&req.json()?);
+            &json_params
         } else {
             req.params()
         };
@@ -96,7 +98,7 @@ impl Plugin for Twilio {
             || (status.is_empty() && p.get("Body").is_some());
         let extra = p.extra(MAPPED);
         if inbound {
-            let event = Event::new(&sid, EventKind::InboundMessage(inbound_message(&sid, &p)?))
+            let event = Event::new(&sid, EventKind::InboundMessage(inbound_message(&sid, p)?))
                 .with_extra(extra);
             return Ok(Outcome::events(vec![event]).with_reply(reply_with(
                 200,
@@ -185,14 +187,15 @@ fn verify(req: &Request, config: &Config) -> Result<(), PluginError> {
         Some(config.require("auth_token")?),
         config.get("previous_auth_token"),
     ];
+    let empty = Params::default();
     let params = if req.looks_like_json() || req.is_get() {
-        Params::default()
+        &empty
     } else {
         req.form()
     };
     if req.looks_like_json() {
-        let want = Params::parse(req.raw().query.as_bytes());
-        let declared = want
+        let declared = req
+            .query()
             .get("bodySHA256")
             .ok_or_else(|| unauthorized("JSON body without bodySHA256"))?;
         if !declared.eq_ignore_ascii_case(&sha256_hex(req.body())) {
@@ -201,7 +204,7 @@ fn verify(req: &Request, config: &Config) -> Result<(), PluginError> {
     }
     for token in tokens.into_iter().flatten() {
         for url in url_variants(req.url()) {
-            if verify_base64(signature, &signature_bytes(token, &url, &params)) {
+            if verify_base64(signature, &signature_bytes(token, &url, params)) {
                 return Ok(());
             }
         }
