@@ -114,3 +114,21 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(router.terminate(), Some(0), "{}", router.log());
     assert!(router.log().contains("stopped"));
 }
+
+#[test]
+fn plugin_built_against_another_contract_line_is_refused_with_supported_versions() {
+    let dir = dir_with(
+        &["twilio", "future"],
+        "[runtime]\nplugin_dir = \"plugins\"\n[plugins.twilio]\nauth_token = \"x\"\n",
+    );
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("future.wasm"), "{out}");
+    assert!(out.contains("switchboard:provider/plugin@0.2.0"), "{out}");
+    assert!(
+        out.contains("this host supports switchboard:provider@0.1.x"),
+        "{out}"
+    );
+    assert!(!out.contains("plugin future"), "{out}");
+    assert!(out.contains("plugin twilio"), "{out}");
+}

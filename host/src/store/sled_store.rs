@@ -25,7 +25,18 @@ type Waiter = oneshot::Sender<StoreResult<()>>;
 pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
-    flusher: mpsc::Sender<Waiter>,
+    flusher: Option<mpsc::Sender<Waiter>>,
+    flusher_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SledStore {
+    /// Stops the flusher (it holds the database open) before the store goes.
+    fn drop(&mut self) {
+        self.flusher.take();
+        if let Some(t) = self.flusher_thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl SledStore {
@@ -41,14 +52,15 @@ impl SledStore {
         let tree = db.open_tree("switchboard").map_err(io)?;
         let (tx, rx) = mpsc::channel::<Waiter>();
         let flush_db = db.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("store-flusher".into())
             .spawn(move || group_commit(flush_db, rx))
             .map_err(|e| StoreError::Io(format!("flusher thread: {e}")))?;
         Ok(Self {
             db,
             tree,
-            flusher: tx,
+            flusher: Some(tx),
+            flusher_thread: Some(thread),
         })
     }
 
@@ -172,7 +184,7 @@ impl Store for SledStore {
 
     fn flush(&self) -> Durable {
         let (tx, rx) = oneshot::channel();
-        let sent = self.flusher.send(tx).is_ok();
+        let sent = self.flusher.as_ref().is_some_and(|f| f.send(tx).is_ok());
         Box::pin(async move {
             if !sent {
                 return Err(StoreError::Io("store flusher stopped".into()));
@@ -228,5 +240,110 @@ impl Store for SledStore {
 
     fn dead_jobs(&self) -> StoreResult<Vec<Job>> {
         self.scan(DEAD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture(id: u64) -> Capture {
+        Capture {
+            id,
+            plugin: "twilio".into(),
+            route: "/smsCallback".into(),
+            method: "POST".into(),
+            url: "https://h/api/v1/smsCallback".into(),
+            path: "/smsCallback".into(),
+            query: String::new(),
+            headers: vec![("x-twilio-signature".into(), "abc".into())],
+            body: vec![0, 159, 146, 150, b'a'],
+            params: vec![],
+            remote_addr: "127.0.0.1".into(),
+            received_at: 1,
+            status: CaptureStatus::Accepted,
+            reply_status: 200,
+            events: vec![],
+        }
+    }
+
+    fn job(id: u64) -> Job {
+        Job {
+            id,
+            destination: "d".into(),
+            event_id: format!("evt_{id}"),
+            lane: "twilio:SM1".into(),
+            payload: "{}".into(),
+            created_at: 0,
+            due_at: 0,
+            attempts: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn captures_round_trip_newest_first_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first_id;
+        {
+            let s = SledStore::open(dir.path()).unwrap();
+            first_id = s.next_id().unwrap();
+            for id in [first_id, first_id + 1, first_id + 2] {
+                s.commit(Batch {
+                    captures: vec![capture(id)],
+                    ..Batch::default()
+                })
+                .unwrap()
+                .await
+                .unwrap();
+            }
+            let got = s.capture(first_id).unwrap().unwrap();
+            assert_eq!(got.body, vec![0, 159, 146, 150, b'a']);
+            let ids: Vec<u64> = s.captures(None, 2).unwrap().iter().map(|c| c.id).collect();
+            assert_eq!(ids, vec![first_id + 2, first_id + 1]);
+            let ids: Vec<u64> = s
+                .captures(Some(first_id + 1), 10)
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect();
+            assert_eq!(ids, vec![first_id]);
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(s.capture(first_id + 2).unwrap().is_some());
+        assert!(
+            s.next_id().unwrap() > first_id,
+            "ids must not repeat after a restart"
+        );
+    }
+
+    #[tokio::test]
+    async fn jobs_move_from_pending_to_delivered_or_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        s.commit(Batch {
+            jobs: vec![job(1), job(2), job(3)],
+            ..Batch::default()
+        })
+        .unwrap()
+        .await
+        .unwrap();
+        let mut j2 = job(2);
+        j2.due_at = 99;
+        s.retry_job(&j2).unwrap();
+        s.complete_job(&job(1)).unwrap();
+        s.bury_job(&job(3)).unwrap();
+        let pending = s.pending_jobs().unwrap();
+        assert_eq!(
+            pending.iter().map(|j| (j.id, j.due_at)).collect::<Vec<_>>(),
+            vec![(2, 99)]
+        );
+        assert_eq!(
+            s.dead_jobs()
+                .unwrap()
+                .iter()
+                .map(|j| j.id)
+                .collect::<Vec<_>>(),
+            vec![3]
+        );
     }
 }
