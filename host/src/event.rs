@@ -424,3 +424,6 @@ impl From<wit::EventKind> for EventBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
