@@ -132,3 +132,45 @@ fn plugin_built_against_another_contract_line_is_refused_with_supported_versions
     assert!(!out.contains("plugin future"), "{out}");
     assert!(out.contains("plugin twilio"), "{out}");
 }
+
+#[test]
+fn readme_curl_example_works_on_the_default_config() {
+    // The shipped config.toml, as is, but with its plugin directory made
+    // absolute and the README's signed request sent with the Host the
+    // signature was computed for (http://127.0.0.1:8080).
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = std::fs::read_to_string(root().join("config.toml"))
+        .unwrap()
+        .replace(
+            "plugin_dir = \"dist/plugins\"",
+            &format!("plugin_dir = \"{}\"", root().join("dist/plugins").display()),
+        );
+    std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+    let router = Router::spawn(dir.path());
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let sig = "gtYdaHjwN/rqlWWSP5h40ek1zU4=";
+    assert!(
+        readme.contains(sig),
+        "README example changed: update this test"
+    );
+    let body = "MessageSid=SM1234567890abcdef1234567890abcdef&MessageStatus=delivered&To=%2B15558675310&From=%2B15005550006&AccountSid=AC00000000000000000000000000000001&ApiVersion=2010-04-01";
+    let req = format!(
+        "POST /api/v1/smsCallback HTTP/1.1\r\nhost: 127.0.0.1:8080\r\ncontent-type: application/x-www-form-urlencoded\r\nx-twilio-signature: {sig}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let reply = router.send_raw(req.as_bytes());
+    assert_eq!(reply.status, 200, "{reply:?}\n{}", router.log());
+    let path = dir.path().join("data/events.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains("SM1234567890abcdef1234567890abcdef")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event in {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
