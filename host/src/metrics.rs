@@ -16,7 +16,12 @@ impl Metrics {
             key.push_str(&format!(",{k}={v}"));
         }
         let mut c = self.counters.lock().unwrap_or_else(|p| p.into_inner());
-        *c.entry(key).or_default() += 1;
+        match c.get_mut(&key) {
+            Some(n) => *n += 1,
+            None => {
+                c.insert(key, 1);
+            }
+        }
     }
 
     pub fn request(&self, plugin: &str, status: u16) {

@@ -231,7 +231,13 @@ impl Store for SledStore {
     }
 
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
-        self.move_job(job, DELIVERED)
+        // The payload is the event, which the store keeps anyway: the
+        // delivered record keeps only the attempts.
+        let done = Job {
+            payload: String::new(),
+            ..job.clone()
+        };
+        self.move_job(&done, DELIVERED)
     }
 
     fn bury_job(&self, job: &Job) -> StoreResult<()> {
