@@ -7,6 +7,7 @@ use wasmtime::{Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
+use super::bindings::Provider;
 use super::bindings::switchboard::provider::host::{self, LogLevel};
 use super::load::{Plugin, TICK};
 use super::wit;
@@ -166,41 +167,42 @@ impl Plugin {
         (store, stdout, stderr)
     }
 
-    /// Calls `describe` in a fresh instance.
-    pub(super) fn describe(&self) -> Result<wit::PluginInfo, CallError> {
-        let (mut store, out, err) = self.store(0);
+    /// Instantiates the plugin in a fresh store, runs `f` on it, and
+    /// forwards whatever the guest printed to the log.
+    fn in_fresh_instance<R>(
+        &self,
+        capture_id: u64,
+        f: impl FnOnce(&Provider, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, CallError> {
+        let (mut store, out, err) = self.store(capture_id);
         let result = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| CallError::Instantiate(format!("{e:#}")))
-            .and_then(|inst| {
-                inst.switchboard_provider_plugin()
-                    .call_describe(&mut store)
-                    .map_err(|e| self.classify(e))
-            });
-        self.forward_output(0, &out, &err);
+            .and_then(|inst| f(&inst, &mut store).map_err(|e| self.classify(e)));
+        self.forward_output(capture_id, &out, &err);
         result
     }
 
+    /// Calls `describe` in a fresh instance.
+    pub(super) fn describe(&self) -> Result<wit::PluginInfo, CallError> {
+        self.in_fresh_instance(0, |inst, store| {
+            inst.switchboard_provider_plugin().call_describe(store)
+        })
+    }
+
     /// Calls `handle` in a fresh instance and checks the output limits.
-    /// Blocking: run it on a blocking thread.
+    /// Blocking: run it off the async runtime (see `Executor`).
     pub fn handle(
         &self,
         capture_id: u64,
         req: &wit::HttpRequest,
         ctx: &wit::Context,
     ) -> Result<Result<wit::Outcome, wit::PluginError>, CallError> {
-        let (mut store, out, err) = self.store(capture_id);
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| CallError::Instantiate(format!("{e:#}")))
-            .and_then(|inst| {
-                inst.switchboard_provider_plugin()
-                    .call_handle(&mut store, req, ctx)
-                    .map_err(|e| self.classify(e))
-            });
-        self.forward_output(capture_id, &out, &err);
+        let result = self.in_fresh_instance(capture_id, |inst, store| {
+            inst.switchboard_provider_plugin()
+                .call_handle(store, req, ctx)
+        });
         let result = result?;
         if let Ok(outcome) = &result {
             self.check_outcome(outcome)?;
