@@ -133,6 +133,11 @@ impl Router {
         self.send_raw(&fx.to_http(&self.addr.to_string()))
     }
 
+    /// Sends a plugin's fixture file; the reply status.
+    pub fn post(&self, plugin: &str, name: &str) -> u16 {
+        self.send(&fixture(plugin, name)).status
+    }
+
     pub fn send_raw(&self, bytes: &[u8]) -> Reply {
         let mut s = TcpStream::connect(self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -280,6 +285,17 @@ impl Sink {
 
     pub fn events(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Waits for `n` requests, then a little longer so that anything extra
+    /// would have arrived too; the `data.state` of each (`-` if none).
+    pub fn settled_states(&self, n: usize) -> Vec<String> {
+        self.wait_for(n, Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(300));
+        self.events()
+            .iter()
+            .map(|r| r.json["data"]["state"].as_str().unwrap_or("-").to_owned())
+            .collect()
     }
 
     /// Waits (bounded) until at least `n` requests arrived.
