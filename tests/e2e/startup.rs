@@ -21,15 +21,11 @@ fn dir_with(plugins: &[&str], config_text: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
     for p in plugins {
-        let src = [
-            root().join("dist/plugins"),
-            root().join("dist/test-plugins"),
-        ]
-        .into_iter()
-        .map(|d| d.join(format!("{p}.wasm")))
-        .find(|p| p.exists())
+        std::fs::copy(
+            wasm(p),
+            dir.path().join("plugins").join(format!("{p}.wasm")),
+        )
         .unwrap();
-        std::fs::copy(src, dir.path().join("plugins").join(format!("{p}.wasm"))).unwrap();
     }
     std::fs::write(dir.path().join("config.toml"), config_text).unwrap();
     dir

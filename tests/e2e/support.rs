@@ -28,7 +28,8 @@ pub fn fixture(plugin: &str, name: &str) -> Fixture {
     .unwrap()
 }
 
-fn wasm(name: &str) -> PathBuf {
+/// A built plugin, shipped (`dist/plugins`) or test-only (`dist/test-plugins`).
+pub fn wasm(name: &str) -> PathBuf {
     let dist = root().join("dist");
     let path = [dist.join("plugins"), dist.join("test-plugins")]
         .into_iter()
