@@ -62,7 +62,7 @@ fn inbound_message_gets_empty_twiml_and_carries_the_app_code() {
 fn bad_signature_is_403_and_nothing_is_forwarded() {
     let sink = Sink::start();
     let router = Router::start(&["twilio"], &http_destination(&sink.url()));
-    let reply = router.send(&fixture("twilio", "status-bad-signature.http"));
+    let reply = router.send(&fixture("twilio", "reject-bad-signature.http"));
     assert_eq!(reply.status, 403);
     assert!(reply.body.contains("X-Twilio-Signature"), "{}", reply.body);
     // A valid callback after it is forwarded: the queue works, the bad one never came.
@@ -141,7 +141,7 @@ fn mysmsgate_incoming_and_delivery_reach_the_file_destination() {
     );
     assert_eq!(
         router
-            .send(&fixture("mysmsgate", "bad-signature.http"))
+            .send(&fixture("mysmsgate", "reject-bad-signature.http"))
             .status,
         403
     );

@@ -111,6 +111,10 @@ impl host::Host for CallState {
             LogLevel::Error => tracing::error!(plugin, capture, "{message}"),
         }
     }
+
+    fn fetch_certificate(&mut self, url: String) -> Result<String, String> {
+        Err(format!("certificate fetching is not available yet ({url})"))
+    }
 }
 
 /// A deterministic clock: plugins get no real time (use `received-at`).

@@ -68,7 +68,7 @@ fn incoming_message_has_a_stable_derived_id() {
 #[test]
 fn signature_is_checked_with_the_configured_algorithm() {
     assert!(matches!(
-        run::<MySmsGate>(&fixture("bad-signature.http"), CFG),
+        run::<MySmsGate>(&fixture("reject-bad-signature.http"), CFG),
         Err(PluginError::Unauthorized(_))
     ));
     assert!(matches!(

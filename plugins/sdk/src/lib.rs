@@ -3,7 +3,7 @@
 //! A provider plugin implements [`Plugin`] and calls [`export_plugin!`]; the
 //! SDK owns the WIT bindings (generated once here, so plugins never clash on
 //! names), and gives typed helpers for what every provider needs: query, form
-//! and JSON bodies ([`request`]), HMAC signatures and constant-time compares
+//! and JSON bodies ([`request`]), legacy charsets ([`charset`]), HMAC signatures and constant-time compares
 //! ([`sign`]), builders for events and replies ([`build`]), status tables
 //! ([`status`]) and a native test harness that runs a plugin on raw HTTP
 //! fixture files ([`fixture`], [`testing`]).
@@ -13,6 +13,7 @@
 //! stderr instead.
 
 pub mod build;
+pub mod charset;
 pub mod fixture;
 pub mod request;
 pub mod route;
@@ -94,6 +95,17 @@ pub fn log(level: bindings::switchboard::provider::host::LogLevel, message: &str
     bindings::switchboard::provider::host::log(level, message);
     #[cfg(not(target_arch = "wasm32"))]
     eprintln!("[{level:?}] {message}");
+}
+
+/// Fetches a provider's signing certificate (PEM) through the host, which
+/// fetches each https URL once and caches it (see `fetch-certificate` in the
+/// WIT). Natively (plugin unit tests) it answers from
+/// [`testing::serve_certificate`].
+pub fn fetch_certificate(url: &str) -> Result<String, String> {
+    #[cfg(target_arch = "wasm32")]
+    return bindings::switchboard::provider::host::fetch_certificate(url);
+    #[cfg(not(target_arch = "wasm32"))]
+    testing::certificate(url)
 }
 
 /// Shorthand constructors for [`PluginError`].

@@ -94,9 +94,15 @@ impl Request {
             .get_or_init(|| Params::parse(self.raw.query.as_bytes()))
     }
 
-    /// The body as `application/x-www-form-urlencoded` parameters.
+    /// The body as `application/x-www-form-urlencoded` parameters, decoded
+    /// in the `charset` of its `Content-Type` (UTF-8 when none is given).
     pub fn form(&self) -> &Params {
-        self.form.get_or_init(|| Params::parse(&self.raw.body))
+        self.form.get_or_init(|| match self.charset() {
+            Some(cs) if !matches!(cs.as_str(), "utf-8" | "utf8") => {
+                Params::parse_in(&self.raw.body, Some(&cs))
+            }
+            _ => Params::parse(&self.raw.body),
+        })
     }
 
     /// The parameters wherever the provider put them: the query for GET,
@@ -135,6 +141,12 @@ impl Request {
     pub fn text(&self) -> Result<&str, PluginError> {
         std::str::from_utf8(&self.raw.body).map_err(|_| bad_request("body is not valid UTF-8"))
     }
+
+    /// The body decoded in the `charset` of its `Content-Type` (see
+    /// [`crate::charset`]); invalid bytes become U+FFFD.
+    pub fn decoded_text(&self) -> String {
+        crate::charset::decode(&self.raw.body, self.charset().as_deref())
+    }
 }
 
 /// Ordered name/value pairs (query string, form body, flattened JSON).
@@ -147,6 +159,31 @@ impl Params {
         Params(
             form_urlencoded::parse(bytes)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Parses a form whose percent-escapes encode bytes of `charset`
+    /// (e.g. `%CF%F0` is "Пр" in Windows-1251).
+    pub fn parse_in(bytes: &[u8], charset: Option<&str>) -> Self {
+        let decode = |part: &[u8]| {
+            let plus_as_space: Vec<u8> = part
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            let raw: Vec<u8> = percent_decode(&plus_as_space);
+            crate::charset::decode(&raw, charset)
+        };
+        Params(
+            bytes
+                .split(|&b| b == b'&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let mut kv = pair.splitn(2, |&b| b == b'=');
+                    let k = kv.next().unwrap_or_default();
+                    let v = kv.next().unwrap_or_default();
+                    (decode(k), decode(v))
+                })
                 .collect(),
         )
     }
@@ -257,5 +294,42 @@ impl Config {
             Some(v) => v.eq_ignore_ascii_case("true") || v == "1" || v.eq_ignore_ascii_case("yes"),
             None => default,
         }
+    }
+}
+
+/// `%XX` escapes to bytes; malformed escapes are kept as written.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_in_their_charset() {
+        let p = Params::parse_in(b"text=%CF%F0%E8+%E2&n=1&bad=%zz", Some("windows-1251"));
+        assert_eq!(p.get("text"), Some("При в"));
+        assert_eq!(p.get("n"), Some("1"));
+        assert_eq!(p.get("bad"), Some("%zz"));
+        // Without a charset the same bytes are not UTF-8 and stay visible.
+        assert_eq!(Params::parse_in(b"t=%E9", Some("latin1")).get("t"), Some("é"));
     }
 }

@@ -77,3 +77,25 @@ pub fn run<P: Plugin>(fixture: &str, config: &[(&str, &str)]) -> Result<Outcome,
     };
     crate::run::<P>(req, ctx)
 }
+
+std::thread_local! {
+    static CERTIFICATES: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes [`crate::fetch_certificate`] answer `pem` for `url` in native tests
+/// on this thread (the host's fetch, without a network).
+pub fn serve_certificate(url: &str, pem: &str) {
+    CERTIFICATES.with(|c| c.borrow_mut().push((url.to_owned(), pem.to_owned())));
+}
+
+pub(crate) fn certificate(url: &str) -> Result<String, String> {
+    CERTIFICATES.with(|c| {
+        c.borrow()
+            .iter()
+            .rev()
+            .find(|(u, _)| u == url)
+            .map(|(_, pem)| pem.clone())
+            .ok_or_else(|| format!("no certificate served for {url} (testing::serve_certificate)"))
+    })
+}

@@ -141,7 +141,7 @@ fn whatsapp_read_receipt() {
 
 #[test]
 fn bad_or_missing_signature_is_unauthorized() {
-    let err = run::<Twilio>(&fixture("status-bad-signature.http"), CFG).unwrap_err();
+    let err = run::<Twilio>(&fixture("reject-bad-signature.http"), CFG).unwrap_err();
     assert!(matches!(err, PluginError::Unauthorized(_)), "{err:?}");
     let wrong_token = run::<Twilio>(
         &fixture("status-delivered.http"),
