@@ -180,6 +180,21 @@ fn unparseable_dates_are_kept_raw_not_refused() {
 }
 
 #[test]
+fn non_ascii_dates_do_not_panic() {
+    let fx = fixture("dlr-rest-delivered.http").replace("%2B10%3A00", "%2Ba%C3%A91");
+    let out = run::<SmsGlobal>(&fx, CFG).unwrap();
+    let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
+        panic!()
+    };
+    assert_eq!(d.occurred_at, None);
+    assert!(
+        out.events[0]
+            .extra
+            .contains(&("update_time".into(), "2020-08-07T13:17:14+aé1".into()))
+    );
+}
+
+#[test]
 fn utc_offset_config() {
     assert_eq!(parse_offset("+10:00"), Some(600));
     assert_eq!(parse_offset("-0530"), Some(-330));
