@@ -1,0 +1,516 @@
+//! Kudosity (formerly TransmitSMS / Burst SMS): v2 webhooks (JSON POST,
+//! unsigned) for SMS, MMS, WhatsApp and RCS status and inbound messages,
+//! link hits and opt-outs; legacy v1 callbacks (GET, delivery receipts and
+//! replies) signed with `x-transmitsms-signature`. See README.md beside this
+//! file.
+
+use serde_json::Value;
+use switchboard_plugin_sdk::request::json_scalar;
+use switchboard_plugin_sdk::sign::{hmac_sha256, sha256_hex, verify_hex};
+use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::time::parse_datetime;
+use switchboard_plugin_sdk::types::{ConfigKey, Route};
+use switchboard_plugin_sdk::*;
+
+pub struct Kudosity;
+switchboard_plugin_sdk::export_plugin!(Kudosity);
+
+/// v2 `status.status` values (upper case) and legacy v1 DLR `status` values
+/// (lower case, hyphenated). `OTHER` ("provided as-is from the carrier") is
+/// deliberately absent: it maps to `unknown` with the raw value kept.
+pub const STATUSES: StatusTable = &[
+    ("ACCEPTED", DeliveryState::Accepted),
+    ("SENT", DeliveryState::Sent),
+    ("DELIVERED", DeliveryState::Delivered),
+    ("READ", DeliveryState::Read),
+    // Temporary (handset off, out of range): not delivered, kept apart from
+    // a hard bounce by state, `error_code` and `provider_status`.
+    ("SOFT_BOUNCE", DeliveryState::Undelivered),
+    ("HARD_BOUNCE", DeliveryState::Failed),
+    ("UNDELIVERED", DeliveryState::Undelivered),
+    ("FAILED", DeliveryState::Failed),
+    ("REJECTED", DeliveryState::Failed),
+    // Legacy v1 DLR callback vocabulary.
+    ("pending", DeliveryState::Sent),
+    ("soft-bounce", DeliveryState::Undelivered),
+    ("hard-bounce", DeliveryState::Failed),
+];
+
+/// Fields of the v2 envelope mapped onto events (the rest goes to `extra`).
+const ENVELOPE: &[&str] = &["timestamp"];
+const STATUS_FIELDS: &[&str] = &[
+    "status.id",
+    "status.status",
+    "status.type",
+    "status.sender",
+    "status.recipient",
+    "status.message_ref",
+    "status.campaign_id",
+    "status.error_code",
+];
+const MO_FIELDS: &[&str] = &[
+    "mo.id",
+    "mo.type",
+    "mo.sender",
+    "mo.recipient",
+    "mo.message",
+    "mo.last_message.message_ref",
+    "mo.last_message.campaign_id",
+];
+const LINK_HIT_FIELDS: &[&str] = &[
+    "link_hit.url",
+    "link_hit.source_message.type",
+    "link_hit.source_message.recipient",
+    "link_hit.source_message.sender",
+    "link_hit.source_message.message_ref",
+    "link_hit.source_message.campaign_id",
+];
+const OPT_OUT_FIELDS: &[&str] = &[
+    "opt_out.source_message.type",
+    "opt_out.source_message.recipient",
+    "opt_out.source_message.sender",
+    "opt_out.source_message.message_ref",
+    "opt_out.source_message.campaign_id",
+];
+/// Legacy v1 fields mapped onto events.
+const LEGACY_DLR_FIELDS: &[&str] = &["message_id", "mobile", "datetime", "status"];
+const LEGACY_REPLY_FIELDS: &[&str] = &[
+    "response_id",
+    "mobile",
+    "longcode",
+    "datetime_entry",
+    "response",
+];
+
+impl Plugin for Kudosity {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "kudosity".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Kudosity (TransmitSMS) v2 webhooks: SMS/MMS/WhatsApp/RCS status and inbound, link hits, opt-outs; legacy v1 DLR and reply callbacks".into(),
+            routes: vec![
+                Route::new(
+                    &[Method::Post, Method::Get],
+                    "/kudosityCallback",
+                    "v2 webhook (status, link hit, opt-out; any event type) or legacy v1 DLR callback (GET)",
+                ),
+                Route::new(
+                    &[Method::Post, Method::Get],
+                    "/kudosityIncoming/{app_code}",
+                    "v2 webhook for inbound events (any event type) or legacy v1 reply callback (GET)",
+                ),
+            ],
+            config_keys: vec![ConfigKey::new(
+                "api_secret",
+                false,
+                true,
+                "Account API secret: HMAC key of the legacy v1 x-transmitsms-signature (v1 callbacks are refused without it; v2 webhooks are unsigned)",
+            )],
+            accept_reply: build::reply(200),
+        }
+    }
+
+    fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
+        if req.looks_like_json() {
+            return v2(req);
+        }
+        if req.params().0.is_empty() {
+            return Err(bad_request(
+                "neither a v2 JSON webhook nor legacy v1 callback parameters",
+            ));
+        }
+        legacy(req, config)
+    }
+}
+
+// ---------------------------------------------------------------- v2 (JSON)
+
+fn v2(req: &Request) -> Result<Outcome, PluginError> {
+    let body = req.json()?;
+    if !body.is_object() {
+        return Err(bad_request("webhook body is not a JSON object"));
+    }
+    let event_type = text(&body, "event_type")
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let occurred_at = text(&body, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    let event_channel = channel_of(event_type.split('_').next().unwrap_or(""));
+    let all = flatten(&body);
+    let extra_without = |mapped: &[&str]| -> Vec<(String, String)> {
+        all.iter()
+            .filter(|(k, _)| {
+                // Inline media bodies become the media's data URL.
+                let media_body = k.starts_with("mo.media.") && k.ends_with(".content");
+                let mapped = ENVELOPE.contains(&k.as_str()) || mapped.contains(&k.as_str());
+                !(mapped || media_body)
+            })
+            .cloned()
+            .collect()
+    };
+
+    let event = if let Some(status) = body.get("status").filter(|v| v.is_object()) {
+        let raw = text(status, "status").ok_or_else(|| bad_request("missing `status.status`"))?;
+        let id = text(status, "id").ok_or_else(|| bad_request("missing `status.id`"))?;
+        let mut ds = DeliveryStatus::new(&id, map_status(STATUSES, &raw), &raw);
+        ds.from = text(status, "sender");
+        ds.to = text(status, "recipient");
+        ds.channel = message_channel(status, event_channel);
+        ds.occurred_at = occurred_at;
+        ds.message_ref = text(status, "message_ref");
+        ds.campaign_id = text(status, "campaign_id");
+        ds.error_code = text(status, "error_code").or_else(|| bounce_kind(&raw));
+        // One `status.id` carries every status of a message: the pair is the event.
+        Event::new(
+            format!("{id}:{}", raw.to_ascii_uppercase()),
+            EventKind::DeliveryStatus(ds),
+        )
+        .with_extra(extra_without(STATUS_FIELDS))
+    } else if let Some(mo) = body.get("mo").filter(|v| v.is_object()) {
+        let from = text(mo, "sender").ok_or_else(|| bad_request("missing `mo.sender`"))?;
+        let to = text(mo, "recipient").unwrap_or_default();
+        let message = mo.get("message").and_then(json_scalar).unwrap_or_default();
+        let id = text(mo, "id").unwrap_or_else(|| {
+            short_hash(&[
+                &from,
+                &to,
+                &message,
+                &text(&body, "timestamp").unwrap_or_default(),
+            ])
+        });
+        let mut msg = InboundMessage::new(&id, &from, &to, &message);
+        msg.media = media_of(mo);
+        msg.channel = message_channel(mo, event_channel);
+        if msg.channel == Channel::Sms && !msg.media.is_empty() {
+            msg.channel = Channel::Mms;
+        }
+        msg.occurred_at = occurred_at;
+        if let Some(last) = mo.get("last_message") {
+            msg.message_ref = text(last, "message_ref");
+            msg.campaign_id = text(last, "campaign_id");
+        }
+        Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra_without(MO_FIELDS))
+    } else if let Some(hit) = body.get("link_hit").filter(|v| v.is_object()) {
+        let url = text(hit, "url").ok_or_else(|| bad_request("missing `link_hit.url`"))?;
+        let source = hit.get("source_message").unwrap_or(&Value::Null);
+        let recipient = text(source, "recipient")
+            .ok_or_else(|| bad_request("missing `link_hit.source_message.recipient`"))?;
+        // `hits` is cumulative: each hit of the same link is a new event.
+        let hits = text(hit, "hits").unwrap_or_default();
+        let source_id = text(source, "id").unwrap_or_else(|| short_hash(&[&recipient, &url]));
+        let lh = LinkHit {
+            url,
+            recipient,
+            sender: text(source, "sender"),
+            occurred_at,
+            message_ref: text(source, "message_ref"),
+            campaign_id: text(source, "campaign_id"),
+        };
+        Event::new(format!("link:{source_id}:{hits}"), EventKind::LinkHit(lh))
+            .with_extra(extra_without(LINK_HIT_FIELDS))
+    } else if let Some(opt) = body.get("opt_out").filter(|v| v.is_object()) {
+        let source = opt.get("source_message").unwrap_or(&Value::Null);
+        let from = text(source, "recipient")
+            .or_else(|| text(opt, "mobile"))
+            .or_else(|| text(opt, "sender"))
+            .ok_or_else(|| bad_request("missing `opt_out.source_message.recipient`"))?;
+        let how = text(opt, "source").unwrap_or_default();
+        let source_id = text(source, "id")
+            .unwrap_or_else(|| short_hash(&[&from, &text(&body, "timestamp").unwrap_or_default()]));
+        let oo = OptOut {
+            from: from.clone(),
+            to: text(source, "sender"),
+            channel: message_channel(source, Channel::Sms),
+            occurred_at,
+            message_ref: text(source, "message_ref"),
+            campaign_id: text(source, "campaign_id"),
+        };
+        Event::new(
+            format!("optout:{source_id}:{from}:{how}"),
+            EventKind::OptOut(oo),
+        )
+        .with_extra(extra_without(OPT_OUT_FIELDS))
+    } else if event_type.is_empty() {
+        return Err(bad_request(
+            "no `status`, `mo`, `link_hit` or `opt_out` object in the webhook",
+        ));
+    } else {
+        return Err(unsupported(format!(
+            "event type `{event_type}` carries no `status`, `mo`, `link_hit` or `opt_out` object"
+        )));
+    };
+    Ok(Outcome::events(vec![event]))
+}
+
+/// `SOFT_BOUNCE` / `soft-bounce` → `soft_bounce` (and hard alike), so rules
+/// can tell the two apart by error code as well as by state.
+fn bounce_kind(raw: &str) -> Option<String> {
+    let norm = raw.trim().to_ascii_lowercase().replace('-', "_");
+    matches!(norm.as_str(), "soft_bounce" | "hard_bounce").then_some(norm)
+}
+
+/// The channel of a message object by its `type`, else the event type's.
+fn message_channel(obj: &Value, fallback: Channel) -> Channel {
+    match text(obj, "type") {
+        Some(t) => channel_of(&t.to_ascii_uppercase()),
+        None => fallback,
+    }
+}
+
+fn channel_of(kind: &str) -> Channel {
+    match kind {
+        "SMS" | "" => Channel::Sms,
+        "MMS" => Channel::Mms,
+        "WHATSAPP" => Channel::Whatsapp,
+        "RCS" => Channel::Rcs,
+        "VIBER" => Channel::Viber,
+        _ => Channel::Other,
+    }
+}
+
+/// Inbound media: inline `{name, content}` (base64, what Kudosity really
+/// sends) become `data:` URLs; `url` / `content_urls` entries are kept as is.
+fn media_of(mo: &Value) -> Vec<Media> {
+    let mut out = Vec::new();
+    if let Some(items) = mo.get("media").and_then(Value::as_array) {
+        for item in items {
+            let name = text(item, "name").unwrap_or_default();
+            let content_type = text(item, "content_type").or_else(|| mime_of(&name));
+            if let Some(url) = text(item, "url") {
+                out.push(Media { url, content_type });
+            } else if let Some(content) = text(item, "content") {
+                let mime = content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/octet-stream".into());
+                out.push(Media {
+                    url: format!("data:{mime};base64,{}", content.trim()),
+                    content_type,
+                });
+            }
+        }
+    }
+    if let Some(urls) = mo.get("content_urls").and_then(Value::as_array) {
+        for url in urls.iter().filter_map(Value::as_str) {
+            let name = url.rsplit('/').next().unwrap_or("");
+            out.push(Media {
+                url: url.to_owned(),
+                content_type: mime_of(name),
+            });
+        }
+    }
+    out
+}
+
+/// A content type guessed from a file name (Kudosity sends none).
+fn mime_of(name: &str) -> Option<String> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(
+        match ext.as_str() {
+            "jpg" | "jpeg" => "image/jpeg",
+            "png" => "image/png",
+            "gif" => "image/gif",
+            "webp" => "image/webp",
+            "bmp" => "image/bmp",
+            "mp4" => "video/mp4",
+            "3gp" => "video/3gpp",
+            "mp3" => "audio/mpeg",
+            "amr" => "audio/amr",
+            "txt" => "text/plain",
+            "vcf" => "text/vcard",
+            "pdf" => "application/pdf",
+            "smil" => "application/smil",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+// ------------------------------------------------------- legacy v1 (GET)
+
+fn legacy(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
+    verify_legacy(req, config)?;
+    let p = req.params();
+    if p.get("response").is_some() {
+        return legacy_reply(p);
+    }
+    let message_id = p.require("message_id")?;
+    let status = p.require("status")?;
+    let mut ds = DeliveryStatus::new(message_id, map_status(STATUSES, status), status);
+    ds.to = p.opt("mobile");
+    ds.occurred_at = p.get("datetime").and_then(|d| parse_datetime(d, 0));
+    ds.error_code = bounce_kind(status);
+    let event = Event::new(
+        format!("{message_id}:{}", status.trim().to_ascii_uppercase()),
+        EventKind::DeliveryStatus(ds),
+    )
+    .with_extra(p.extra(LEGACY_DLR_FIELDS));
+    Ok(Outcome::events(vec![event]))
+}
+
+/// A legacy reply callback: the reply, plus an opt-out when Kudosity flags
+/// it as one (`is_optout=yes`).
+fn legacy_reply(p: &Params) -> Result<Outcome, PluginError> {
+    let from = p.require("mobile")?;
+    let to = p.get("longcode").unwrap_or("");
+    let text = p.get("response").unwrap_or("");
+    let when = p.get("datetime_entry").unwrap_or("");
+    let id = p
+        .opt("response_id")
+        .unwrap_or_else(|| short_hash(&[from, to, text, when]));
+    let occurred_at = parse_datetime(when, 0);
+    let mut msg = InboundMessage::new(&id, from, to, text);
+    msg.occurred_at = occurred_at;
+    let extra = p.extra(LEGACY_REPLY_FIELDS);
+    let mut events =
+        vec![Event::new(&id, EventKind::InboundMessage(msg)).with_extra(extra.clone())];
+    let opted_out = p
+        .get("is_optout")
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "yes" | "1" | "true"));
+    if opted_out {
+        let oo = OptOut {
+            from: from.to_owned(),
+            to: (!to.is_empty()).then(|| to.to_owned()),
+            channel: Channel::Sms,
+            occurred_at,
+            message_ref: None,
+            campaign_id: None,
+        };
+        events.push(Event::new(format!("optout:{id}"), EventKind::OptOut(oo)).with_extra(extra));
+    }
+    Ok(Outcome::events(events))
+}
+
+/// Legacy v1: `x-transmitsms-signature` is the hex HMAC-SHA256, keyed by the
+/// account API secret, of the callback's parameters as PHP's
+/// `json_encode(parse_str(query))` writes them, in arrival order.
+fn verify_legacy(req: &Request, config: &Config) -> Result<(), PluginError> {
+    let secret = config
+        .get("api_secret")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            unauthorized("legacy v1 callback, but `api_secret` is not set to verify its signature")
+        })?;
+    let signature = req
+        .header("x-transmitsms-signature")
+        .ok_or_else(|| unauthorized("missing x-transmitsms-signature"))?;
+    let pairs = php_parse_str(req.params());
+    // PHP escapes `/` and non-ASCII by default; accept the plain form too.
+    for php_style in [true, false] {
+        let json = php_json_object(&pairs, php_style);
+        if verify_hex(signature, &hmac_sha256(secret.as_bytes(), json.as_bytes())) {
+            return Ok(());
+        }
+    }
+    Err(unauthorized("x-transmitsms-signature does not match"))
+}
+
+/// What PHP's `parse_str` makes of the pairs: `.` and space in names become
+/// `_`, and a repeated name keeps its first position with its last value.
+pub fn php_parse_str(params: &Params) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (k, v) in params.iter() {
+        let key: String = k
+            .trim_start()
+            .chars()
+            .map(|c| if c == '.' || c == ' ' { '_' } else { c })
+            .collect();
+        match out.iter_mut().find(|(ek, _)| *ek == key) {
+            Some(entry) => entry.1 = v.to_owned(),
+            None => out.push((key, v.to_owned())),
+        }
+    }
+    out
+}
+
+/// A JSON object of string pairs, escaped as PHP's `json_encode` does by
+/// default (`\/`, `\uXXXX` for non-ASCII) or as plain JSON.
+pub fn php_json_object(pairs: &[(String, String)], php_style: bool) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json_string(&mut out, k, php_style);
+        out.push(':');
+        json_string(&mut out, v, php_style);
+    }
+    out.push('}');
+    out
+}
+
+fn json_string(out: &mut String, s: &str, php_style: bool) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '/' if php_style => out.push_str("\\/"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0C}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 || (php_style && !c.is_ascii()) => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// A trimmed, non-empty scalar field of a JSON object as text.
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(json_scalar)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Every scalar of a JSON value under its dotted path (`mo.last_message.id`,
+/// `mo.media.0.name`); nulls and empty containers are skipped.
+pub fn flatten(v: &Value) -> Vec<(String, String)> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    walk(child, &join(k), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    walk(child, &join(&i.to_string()), out);
+                }
+            }
+            other => {
+                if let Some(s) = json_scalar(other) {
+                    out.push((path.to_owned(), s));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, "", &mut out);
+    out
+}
+
+/// A stable id from the fields that identify an event without a provider id.
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = sha256_hex(parts.join("\n").as_bytes());
+    h.truncate(24);
+    h
+}
+
+#[cfg(test)]
+mod tests;
