@@ -1,0 +1,158 @@
+use super::*;
+use switchboard_plugin_sdk::testing::run;
+
+const CFG: &[(&str, &str)] = &[("utc_offset", "+00:00")];
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn delivery(name: &str) -> (Event, DeliveryStatus) {
+    delivery_of(&fixture(name))
+}
+
+fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
+    let out = run::<SmsAla>(fx, CFG).unwrap();
+    assert_eq!(out.events.len(), 1);
+    let reply = out.reply.as_ref().unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
+    let ev = out.events.into_iter().next().unwrap();
+    match ev.kind.clone() {
+        EventKind::DeliveryStatus(d) => (ev, d),
+        other => panic!("not a delivery status: {other:?}"),
+    }
+}
+
+#[test]
+fn every_status_maps_and_unknown_keeps_the_raw_one() {
+    for (raw, state) in STATUSES {
+        assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
+    }
+    let (ev, d) = delivery_of(&fixture("delivered.http").replace("DELIVRD", "ON_THE_MOON"));
+    assert_eq!(d.state, DeliveryState::Unknown);
+    assert_eq!(d.provider_status, "ON_THE_MOON");
+    assert_eq!(ev.id, "ala-5f1c2e7a9b:ON_THE_MOON");
+}
+
+#[test]
+fn delivered_by_get() {
+    let (ev, d) = delivery("delivered.http");
+    assert_eq!(ev.id, "ala-5f1c2e7a9b:DELIVRD");
+    assert_eq!(d.message_id, "ala-5f1c2e7a9b");
+    assert_eq!(d.state, DeliveryState::Delivered);
+    assert_eq!(d.to.as_deref(), Some("971501234567"));
+    assert_eq!(d.from.as_deref(), Some("ShopAlerts"));
+    assert_eq!(d.error_code, None);
+    assert_eq!(d.occurred_at, Some(1_700_748_900_000));
+    assert!(ev.extra.is_empty(), "{:?}", ev.extra);
+}
+
+#[test]
+fn undelivered_by_form_post_keeps_extra() {
+    let (ev, d) = delivery("undelivered-form.http");
+    assert_eq!(d.state, DeliveryState::Undelivered);
+    assert_eq!(d.error_code.as_deref(), Some("001"));
+    assert_eq!(d.occurred_at, Some(1_700_749_320_000));
+    assert_eq!(
+        ev.extra,
+        vec![("operator".to_string(), "etisalat".to_string())]
+    );
+}
+
+#[test]
+fn expired_by_json_post() {
+    let (ev, d) = delivery("expired-json.http");
+    assert_eq!(d.state, DeliveryState::Expired);
+    assert_eq!(d.error_code.as_deref(), Some("254"));
+    assert_eq!(d.occurred_at, Some(1_700_814_600_000));
+    assert!(ev.extra.contains(&("parts".into(), "1".into())));
+}
+
+#[test]
+fn rejected_and_sent() {
+    assert_eq!(delivery("rejected.http").1.state, DeliveryState::Failed);
+    let (_, s) = delivery("sent-app.http");
+    assert_eq!(s.state, DeliveryState::Sent);
+    assert_eq!(s.occurred_at, None);
+}
+
+#[test]
+fn kannel_dlr_type_and_smpp_receipt() {
+    let (ev, d) = delivery("kannel-receipt.http");
+    assert_eq!(d.message_id, "ala-5f1c2e7aa0");
+    assert_eq!(d.state, DeliveryState::Delivered);
+    assert_eq!(d.provider_status, "1");
+    assert_eq!(d.occurred_at, Some(1_700_748_900_000), "receipt done date");
+    assert!(
+        ev.extra
+            .iter()
+            .any(|(k, v)| k == "answer" && v.contains("stat:DELIVRD"))
+    );
+    assert!(ev.extra.contains(&("smsc".into(), "ala-smpp".into())));
+    // A receipt alone is enough.
+    let only = "GET /api/v1/smsAlaCallback?answer=id%3A77+stat%3AUNDELIV+err%3A069+done+date%3A2311231415 HTTP/1.1\nHost: hooks.example.com\n\n";
+    let (ev, d) = delivery_of(only);
+    assert_eq!(ev.id, "77:UNDELIV");
+    assert_eq!(d.state, DeliveryState::Undelivered);
+    assert_eq!(d.error_code.as_deref(), Some("069"));
+}
+
+#[test]
+fn unparseable_date_is_kept_verbatim() {
+    let (ev, d) = delivery_of(&fixture("delivered.http").replace("2311231415", "yesterday"));
+    assert_eq!(d.occurred_at, None);
+    assert!(ev.extra.contains(&("donedate".into(), "yesterday".into())));
+}
+
+#[test]
+fn malformed_requests_are_refused_not_panics() {
+    let r = run::<SmsAla>(&fixture("reject-no-status.http"), CFG);
+    assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
+    let head = "POST /api/v1/smsAlaCallback HTTP/1.1\nHost: hooks.example.com\n";
+    for (ct, body) in [
+        ("application/x-www-form-urlencoded", ""),
+        (
+            "application/x-www-form-urlencoded",
+            "\u{1}\u{2}garbage%zz&&==",
+        ),
+        ("application/json", "{not json"),
+        ("application/json", "[1,2,3]"),
+        ("text/plain", "status=DELIVRD"),
+        ("text/plain", "id%3A%C3 stat%3A"),
+    ] {
+        let fx = format!("{head}Content-Type: {ct}\n\n{body}\n");
+        let r = run::<SmsAla>(&fx, CFG);
+        assert!(
+            matches!(r, Err(PluginError::BadRequest(_))),
+            "{body}: {r:?}"
+        );
+    }
+    // An incoming-looking request is not something SMSAla sends.
+    let mo =
+        "GET /api/v1/smsAlaCallback?id=1&from=97150&text=hi HTTP/1.1\nHost: hooks.example.com\n\n";
+    assert!(matches!(
+        run::<SmsAla>(mo, CFG),
+        Err(PluginError::Unsupported(_))
+    ));
+}
+
+#[test]
+fn fixture_names_say_whether_they_are_accepted() {
+    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "http") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let r = run::<SmsAla>(&std::fs::read_to_string(&path).unwrap(), CFG);
+        if name.starts_with("reject-") {
+            assert!(r.is_err(), "{name} was accepted");
+        } else {
+            assert!(!r.unwrap().events.is_empty(), "{name} gave no event");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 7);
+}
