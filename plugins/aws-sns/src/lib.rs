@@ -1,0 +1,620 @@
+//! Amazon SNS: HTTP(S) subscription deliveries carrying SMS delivery status
+//! records (AWS End User Messaging SMS events and the classic SNS SMS
+//! delivery status) and two-way SMS, with the RSA signature check and the
+//! subscription confirmation handshake. See README.md beside this file.
+
+use rsa::pkcs8::DecodePublicKey;
+use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use serde_json::{Map, Value};
+use sha1::{Digest, Sha1};
+use sha2::Sha256;
+use switchboard_plugin_sdk::build::reply;
+use switchboard_plugin_sdk::request::json_scalar;
+use switchboard_plugin_sdk::sign::{base64_decode, sha256_hex};
+use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::time::parse_datetime;
+use switchboard_plugin_sdk::types::{Action, ConfigKey, Route, SubscriptionConfirmation};
+use switchboard_plugin_sdk::*;
+
+pub struct AwsSns;
+switchboard_plugin_sdk::export_plugin!(AwsSns);
+
+/// Delivery statuses, by the word after the channel prefix of an End User
+/// Messaging `eventType` (`TEXT_DELIVERED` → `DELIVERED`; the same words are
+/// its `messageStatus`), plus the classic SNS SMS `status`.
+const STATUSES: StatusTable = &[
+    // Classic SNS SMS delivery status (SNS's only success state, final).
+    ("SUCCESS", DeliveryState::Delivered),
+    ("FAILURE", DeliveryState::Failed),
+    // AWS End User Messaging SMS / MMS / RCS.
+    ("QUEUED", DeliveryState::Queued),
+    ("PENDING", DeliveryState::Queued),
+    ("SUCCESSFUL", DeliveryState::Sent),
+    ("DELIVERED", DeliveryState::Delivered),
+    ("READ", DeliveryState::Read),
+    ("INVALID", DeliveryState::Failed),
+    ("INVALID_MESSAGE", DeliveryState::Failed),
+    ("PROTECT_BLOCKED", DeliveryState::Failed),
+    ("OPTED_OUT", DeliveryState::Failed),
+    ("FILE_INACCESSIBLE", DeliveryState::Failed),
+    ("FILE_TYPE_UNSUPPORTED", DeliveryState::Failed),
+    ("FILE_SIZE_EXCEEDED", DeliveryState::Failed),
+    ("UNREACHABLE", DeliveryState::Undelivered),
+    ("CARRIER_UNREACHABLE", DeliveryState::Undelivered),
+    ("BLOCKED", DeliveryState::Undelivered),
+    ("CARRIER_BLOCKED", DeliveryState::Undelivered),
+    ("SPAM", DeliveryState::Undelivered),
+    ("UNKNOWN", DeliveryState::Undelivered),
+    ("TTL_EXPIRED", DeliveryState::Expired),
+    // Voice messages sent through the same configuration set.
+    ("INITIATED", DeliveryState::Accepted),
+    ("RINGING", DeliveryState::Sent),
+    ("ANSWERED", DeliveryState::Sent),
+    ("COMPLETED", DeliveryState::Delivered),
+    ("BUSY", DeliveryState::Undelivered),
+    ("NO_ANSWER", DeliveryState::Undelivered),
+    ("FAILED", DeliveryState::Failed),
+];
+
+/// `eventType` prefixes and the channel they name.
+const CHANNEL_PREFIXES: &[(&str, Channel)] = &[
+    ("TEXT_", Channel::Sms),
+    ("MEDIA_", Channel::Mms),
+    ("RCS_", Channel::Rcs),
+    ("VOICE_", Channel::Other),
+];
+
+/// Two-way SMS keywords that opt the handset out (AWS's defaults).
+const OPT_OUT_KEYWORDS: &[&str] = &[
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "OPTOUT",
+    "OPT-OUT",
+    "REVOKE",
+    "ARRET",
+];
+
+/// Fields of the End User Messaging / classic records mapped onto the event.
+const DELIVERY_MAPPED: &[&str] = &[
+    "messageId",
+    "eventType",
+    "messageStatus",
+    "originationPhoneNumber",
+    "destinationPhoneNumber",
+    "eventTimestamp",
+    "status",
+    "notification.messageId",
+    "notification.timestamp",
+    "delivery.destination",
+];
+const INBOUND_MAPPED: &[&str] = &[
+    "originationNumber",
+    "destinationNumber",
+    "messageBody",
+    "inboundMessageId",
+    "previousPublishedMessageId",
+];
+
+/// SNS's retry policies last at most an hour: a signed message older than
+/// that is a replay, not a retry.
+const DEFAULT_TOLERANCE_SECS: i64 = 3600;
+
+impl Plugin for AwsSns {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "aws-sns".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Amazon SNS topic subscription: SMS delivery status (AWS End User Messaging SMS events, SNS SMS delivery status) and two-way SMS".into(),
+            routes: vec![Route::new(
+                &[Method::Post],
+                "/awsSmsCallback",
+                "SNS HTTP(S) subscription: notifications and (un)subscribe confirmations",
+            )],
+            config_keys: vec![
+                ConfigKey::new(
+                    "allowed_topics",
+                    true,
+                    false,
+                    "Comma-separated TopicArns accepted; messages and confirmations of any other topic are refused",
+                ),
+                ConfigKey::new(
+                    "certificate_pem",
+                    false,
+                    false,
+                    "PEM certificate(s) used instead of fetching SigningCertURL (air-gapped hosts, tests)",
+                ),
+                ConfigKey::new(
+                    "timestamp_tolerance_secs",
+                    false,
+                    false,
+                    "Refuse messages whose signed Timestamp is further than this from arrival (default 3600; 0 disables)",
+                ),
+            ],
+            accept_reply: reply(200),
+        }
+    }
+
+    fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
+        let json = req.json()?;
+        let msg = json
+            .as_object()
+            .ok_or_else(|| bad_request("body is not a JSON object"))?;
+        let kind = field(msg, "Type").ok_or_else(|| bad_request("missing field `Type`"))?;
+        if let Some(header) = req.header("x-amz-sns-message-type")
+            && header.trim() != kind
+        {
+            return Err(bad_request(format!(
+                "x-amz-sns-message-type `{header}` does not match Type `{kind}`"
+            )));
+        }
+        if !matches!(
+            kind,
+            "Notification" | "SubscriptionConfirmation" | "UnsubscribeConfirmation"
+        ) {
+            return Err(bad_request(format!("unknown SNS message Type `{kind}`")));
+        }
+        let topic = require(msg, "TopicArn")?;
+        check_topic(topic, config)?;
+        verify(req, config, msg, kind)?;
+        match kind {
+            "SubscriptionConfirmation" => {
+                let url = require(msg, "SubscribeURL")?;
+                check_sns_url(url, false)
+                    .map_err(|e| unauthorized(format!("SubscribeURL refused: {e}")))?;
+                Ok(Outcome {
+                    events: Vec::new(),
+                    reply: None,
+                    actions: vec![Action::ConfirmSubscription(SubscriptionConfirmation {
+                        topic: topic.to_owned(),
+                        url: url.to_owned(),
+                    })],
+                })
+            }
+            // Verified and acknowledged; nothing to report.
+            "UnsubscribeConfirmation" => Ok(Outcome::events(Vec::new())),
+            _ => notification(msg).map(Outcome::events),
+        }
+    }
+}
+
+fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    obj.get(name).and_then(Value::as_str)
+}
+
+fn require<'a>(obj: &'a Map<String, Value>, name: &str) -> Result<&'a str, PluginError> {
+    field(obj, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| bad_request(format!("missing field `{name}`")))
+}
+
+fn check_topic(topic: &str, config: &Config) -> Result<(), PluginError> {
+    let allowed = config.require("allowed_topics")?;
+    if allowed
+        .split(',')
+        .map(str::trim)
+        .any(|t| !t.is_empty() && t == topic)
+    {
+        Ok(())
+    } else {
+        Err(unauthorized(format!(
+            "topic `{topic}` is not in allowed_topics"
+        )))
+    }
+}
+
+/// The canonical string SNS signs: `name\nvalue\n` for each key, in this
+/// fixed order; `Subject` only when the message has one.
+pub fn string_to_sign(msg: &Map<String, Value>, kind: &str) -> Result<String, PluginError> {
+    let keys: &[(&str, bool)] = if kind == "Notification" {
+        &[
+            ("Message", true),
+            ("MessageId", true),
+            ("Subject", false),
+            ("Timestamp", true),
+            ("TopicArn", true),
+            ("Type", true),
+        ]
+    } else {
+        &[
+            ("Message", true),
+            ("MessageId", true),
+            ("SubscribeURL", true),
+            ("Timestamp", true),
+            ("Token", true),
+            ("TopicArn", true),
+            ("Type", true),
+        ]
+    };
+    let mut out = String::new();
+    for (key, required) in keys {
+        match field(msg, key) {
+            Some(value) => {
+                out.push_str(key);
+                out.push('\n');
+                out.push_str(value);
+                out.push('\n');
+            }
+            None if *required => return Err(bad_request(format!("missing field `{key}`"))),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the signature against the certificate (pinned or fetched from a
+/// validated SigningCertURL), then the freshness of the signed Timestamp.
+fn verify(
+    req: &Request,
+    config: &Config,
+    msg: &Map<String, Value>,
+    kind: &str,
+) -> Result<(), PluginError> {
+    let version =
+        field(msg, "SignatureVersion").ok_or_else(|| unauthorized("missing SignatureVersion"))?;
+    if !matches!(version, "1" | "2") {
+        return Err(unauthorized(format!(
+            "unsupported SignatureVersion `{version}`"
+        )));
+    }
+    let signature = field(msg, "Signature")
+        .and_then(base64_decode)
+        .ok_or_else(|| unauthorized("missing or malformed Signature"))?;
+    let cert_url =
+        field(msg, "SigningCertURL").ok_or_else(|| unauthorized("missing SigningCertURL"))?;
+    check_sns_url(cert_url, true)
+        .map_err(|e| unauthorized(format!("SigningCertURL refused: {e}")))?;
+    let text = string_to_sign(msg, kind)?;
+    let keys = signing_keys(config, cert_url)?;
+    let ok = keys.iter().any(|key| {
+        let checked = if version == "1" {
+            key.verify(
+                Pkcs1v15Sign::new::<Sha1>(),
+                &Sha1::digest(text.as_bytes()),
+                &signature,
+            )
+        } else {
+            key.verify(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(text.as_bytes()),
+                &signature,
+            )
+        };
+        checked.is_ok()
+    });
+    if !ok {
+        return Err(unauthorized("signature does not match the message"));
+    }
+    check_timestamp(req, config, msg)
+}
+
+fn check_timestamp(
+    req: &Request,
+    config: &Config,
+    msg: &Map<String, Value>,
+) -> Result<(), PluginError> {
+    let tolerance = match config.get("timestamp_tolerance_secs") {
+        Some(v) => v.trim().parse::<i64>().map_err(|_| {
+            PluginError::Internal(format!("timestamp_tolerance_secs `{v}` is not a number"))
+        })?,
+        None => DEFAULT_TOLERANCE_SECS,
+    };
+    if tolerance <= 0 {
+        return Ok(());
+    }
+    let ts = require(msg, "Timestamp")?;
+    let at = parse_datetime(ts, 0).ok_or_else(|| bad_request(format!("bad Timestamp `{ts}`")))?;
+    let skew = (req.received_at() - at).abs();
+    if skew > tolerance.saturating_mul(1000) {
+        return Err(unauthorized(format!(
+            "Timestamp {ts} is {}s away from arrival (tolerance {tolerance}s)",
+            skew / 1000
+        )));
+    }
+    Ok(())
+}
+
+/// `https://sns.<region>.amazonaws.com[.cn]/...`: the only place SNS
+/// certificates and confirmation links live. `pem` also wants a `.pem` path
+/// without query. Anything else (another host, `http`, a port, userinfo,
+/// escapes) is refused before any fetch.
+pub fn check_sns_url(url: &str, pem: bool) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("`{url}` is not an https URL"))?;
+    let split = rest
+        .find('/')
+        .ok_or_else(|| format!("`{url}` has no path"))?;
+    let (host, path) = rest.split_at(split);
+    host.strip_prefix("sns.")
+        .and_then(|h| {
+            h.strip_suffix(".amazonaws.com")
+                .or_else(|| h.strip_suffix(".amazonaws.com.cn"))
+        })
+        .filter(|r| is_region(r))
+        .ok_or_else(|| format!("host `{host}` is not sns.<region>.amazonaws.com"))?;
+    if path
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '\\' | '#' | '@'))
+        || path.contains("/..")
+    {
+        return Err(format!("`{url}` has a suspicious path"));
+    }
+    if pem && (path.contains('?') || !path.ends_with(".pem")) {
+        return Err(format!("`{url}` is not a .pem certificate"));
+    }
+    Ok(())
+}
+
+/// An AWS region name: `us-east-1`, `us-gov-west-1`, `cn-north-1`...
+fn is_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let Some((last, words)) = parts.split_last() else {
+        return false;
+    };
+    words.len() >= 2
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+        && words
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// The RSA keys to verify with: from `certificate_pem` when pinned, else
+/// from the certificate the host fetches at the (validated) URL.
+fn signing_keys(config: &Config, url: &str) -> Result<Vec<RsaPublicKey>, PluginError> {
+    if let Some(pinned) = config
+        .get("certificate_pem")
+        .filter(|p| !p.trim().is_empty())
+    {
+        let keys = rsa_keys_from_pem(pinned);
+        if keys.is_empty() {
+            return Err(PluginError::Internal(
+                "certificate_pem holds no RSA certificate".into(),
+            ));
+        }
+        return Ok(keys);
+    }
+    let pem = fetch_certificate(url).map_err(|e| {
+        PluginError::Internal(format!(
+            "could not fetch the signing certificate {url}: {e}"
+        ))
+    })?;
+    let keys = rsa_keys_from_pem(&pem);
+    if keys.is_empty() {
+        return Err(unauthorized(format!("{url} is not an RSA certificate")));
+    }
+    Ok(keys)
+}
+
+/// The RSA public keys of every `CERTIFICATE` block in `pem`; blocks that
+/// do not parse are skipped.
+pub fn rsa_keys_from_pem(pem: &str) -> Vec<RsaPublicKey> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut keys = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find(BEGIN) {
+        let after = rest.get(start + BEGIN.len()..).unwrap_or("");
+        let Some(end) = after.find(END) else { break };
+        let b64: String = after
+            .get(..end)
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        rest = after.get(end + END.len()..).unwrap_or("");
+        let key = base64_decode(&b64)
+            .and_then(|der| certificate_spki(&der).map(<[u8]>::to_vec))
+            .and_then(|spki| RsaPublicKey::from_public_key_der(&spki).ok());
+        keys.extend(key);
+    }
+    keys
+}
+
+/// The DER `SubjectPublicKeyInfo` of an X.509 certificate: the seventh
+/// element of `tbsCertificate` (after the optional `[0]` version, serial,
+/// signature algorithm, issuer, validity and subject).
+pub fn certificate_spki(der: &[u8]) -> Option<&[u8]> {
+    let cert = Tlv::parse(der).filter(|t| t.tag == 0x30)?;
+    let tbs = Tlv::parse(cert.contents).filter(|t| t.tag == 0x30)?;
+    let mut rest = tbs.contents;
+    if rest.first() == Some(&0xA0) {
+        rest = Tlv::parse(rest)?.rest;
+    }
+    // serial, signature, issuer, validity, subject
+    for _ in 0..5 {
+        rest = Tlv::parse(rest)?.rest;
+    }
+    Tlv::parse(rest).filter(|t| t.tag == 0x30).map(|t| t.whole)
+}
+
+/// One DER element.
+struct Tlv<'a> {
+    tag: u8,
+    contents: &'a [u8],
+    /// What follows the element.
+    rest: &'a [u8],
+    /// The element with its tag and length.
+    whole: &'a [u8],
+}
+
+impl<'a> Tlv<'a> {
+    fn parse(input: &'a [u8]) -> Option<Self> {
+        let tag = *input.first()?;
+        let first = *input.get(1)?;
+        let (len, header) = if first < 0x80 {
+            (usize::from(first), 2)
+        } else {
+            let n = usize::from(first & 0x7F);
+            if n == 0 || n > 4 {
+                return None;
+            }
+            let mut len = 0usize;
+            for b in input.get(2..2 + n)? {
+                len = (len << 8) | usize::from(*b);
+            }
+            (len, 2 + n)
+        };
+        let end = header.checked_add(len)?;
+        Some(Tlv {
+            tag,
+            contents: input.get(header..end)?,
+            rest: input.get(end..)?,
+            whole: input.get(..end)?,
+        })
+    }
+}
+
+/// A Notification's `Message`: a delivery status record or a two-way SMS.
+fn notification(envelope: &Map<String, Value>) -> Result<Vec<Event>, PluginError> {
+    let message = require(envelope, "Message")?;
+    let record: Value = serde_json::from_str(message)
+        .map_err(|_| bad_request("`Message` is not JSON: not an SMS delivery status record"))?;
+    let rec = record
+        .as_object()
+        .ok_or_else(|| bad_request("`Message` is not a JSON object"))?;
+    let sns_time = field(envelope, "Timestamp").and_then(|t| parse_datetime(t, 0));
+    let mut envelope_extra = Vec::new();
+    for (k, v) in envelope {
+        if k != "Message" {
+            flatten(&format!("sns.{k}"), v, &[], &mut envelope_extra);
+        }
+    }
+    if rec.contains_key("inboundMessageId") || rec.contains_key("messageBody") {
+        return inbound(rec, sns_time, envelope_extra);
+    }
+    let message_id = field(rec, "messageId")
+        .or_else(|| pointer_str(&record, "/notification/messageId"))
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            bad_request(
+                "`Message` has no message id: neither an SMS delivery record nor a two-way SMS",
+            )
+        })?;
+    let (status, word, channel) = if let Some(event_type) = field(rec, "eventType") {
+        let (word, channel) = CHANNEL_PREFIXES
+            .iter()
+            .find_map(|(p, c)| event_type.strip_prefix(p).map(|w| (w, *c)))
+            .unwrap_or((event_type, Channel::Sms));
+        (event_type, word, channel)
+    } else {
+        let s = field(rec, "status")
+            .or_else(|| field(rec, "messageStatus"))
+            .unwrap_or("");
+        (s, s, Channel::Sms)
+    };
+    let mut ds = DeliveryStatus::new(message_id, map_status(STATUSES, word), status);
+    ds.channel = channel;
+    ds.to = field(rec, "destinationPhoneNumber")
+        .or_else(|| pointer_str(&record, "/delivery/destination"))
+        .map(str::to_owned);
+    ds.from = field(rec, "originationPhoneNumber").map(str::to_owned);
+    ds.occurred_at = rec
+        .get("eventTimestamp")
+        .and_then(Value::as_i64)
+        .or_else(|| {
+            pointer_str(&record, "/notification/timestamp").and_then(|t| parse_datetime(t, 0))
+        })
+        .or(sns_time);
+    if matches!(
+        ds.state,
+        DeliveryState::Failed | DeliveryState::Undelivered | DeliveryState::Expired
+    ) {
+        ds.error_code = field(rec, "messageStatus")
+            .or_else(|| pointer_str(&record, "/delivery/providerResponse"))
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+    }
+    let mut extra = Vec::new();
+    flatten("", &record, DELIVERY_MAPPED, &mut extra);
+    extra.extend(envelope_extra);
+    let id = format!("{message_id}:{status}");
+    Ok(vec![
+        Event::new(id, EventKind::DeliveryStatus(ds)).with_extra(extra),
+    ])
+}
+
+/// AWS End User Messaging two-way SMS; a STOP-like keyword also yields an
+/// opt-out.
+fn inbound(
+    rec: &Map<String, Value>,
+    sns_time: Option<i64>,
+    envelope_extra: Vec<(String, String)>,
+) -> Result<Vec<Event>, PluginError> {
+    let from = require(rec, "originationNumber")?;
+    let to = field(rec, "destinationNumber").unwrap_or("");
+    let text = field(rec, "messageBody").unwrap_or("");
+    let id = match field(rec, "inboundMessageId").filter(|i| !i.is_empty()) {
+        Some(id) => id.to_owned(),
+        // No id: what identifies the message, so a resend is a duplicate.
+        None => sha256_hex(format!("{from}\n{to}\n{}\n{text}", sns_time.unwrap_or(0)).as_bytes())
+            .chars()
+            .take(24)
+            .collect(),
+    };
+    let message_ref = field(rec, "previousPublishedMessageId")
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    let mut msg = InboundMessage::new(&id, from, to, text);
+    msg.occurred_at = sns_time;
+    msg.message_ref = message_ref.clone();
+    let mut extra = Vec::new();
+    flatten("", &Value::Object(rec.clone()), INBOUND_MAPPED, &mut extra);
+    extra.extend(envelope_extra);
+    let mut events =
+        vec![Event::new(&id, EventKind::InboundMessage(msg)).with_extra(extra.clone())];
+    let keyword = field(rec, "messageKeyword").unwrap_or("").trim();
+    if OPT_OUT_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(keyword))
+    {
+        let opt_out = OptOut {
+            from: from.to_owned(),
+            to: (!to.is_empty()).then(|| to.to_owned()),
+            channel: Channel::Sms,
+            occurred_at: sns_time,
+            message_ref,
+            campaign_id: None,
+        };
+        events.push(
+            Event::new(format!("{id}:opt-out"), EventKind::OptOut(opt_out)).with_extra(extra),
+        );
+    }
+    Ok(events)
+}
+
+fn pointer_str<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+/// Nested JSON as `a.b.c` = scalar pairs (arrays as JSON text, nulls
+/// skipped), leaving out the `skip` paths already mapped onto the event.
+fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(obj) => {
+            for (k, child) in obj {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                if !skip.contains(&path.as_str()) {
+                    flatten(&path, child, skip, out);
+                }
+            }
+        }
+        Value::Array(_) => out.push((prefix.to_owned(), v.to_string())),
+        other => {
+            if let Some(s) = json_scalar(other) {
+                out.push((prefix.to_owned(), s));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
