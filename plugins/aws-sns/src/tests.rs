@@ -538,3 +538,19 @@ fn every_fixture_follows_the_naming_convention() {
     }
     assert_eq!(seen, 17);
 }
+
+#[test]
+fn non_ascii_times_do_not_panic() {
+    let record = r#"{"notification":{"messageId":"m-3","timestamp":"2023-11-14 22:12:58+0é0"},"status":"SUCCESS"}"#;
+    let mut env = envelope_with(record);
+    env.insert("Timestamp".into(), "2023-11-14T22:13:05+0é0".into());
+    let events = notification(&env).unwrap();
+    let EventKind::DeliveryStatus(d) = &events[0].kind else {
+        panic!()
+    };
+    assert_eq!(d.occurred_at, None);
+    assert_eq!(
+        utc_time("2023-11-14T22:13:05.123Z"),
+        Some(1_699_999_985_123)
+    );
+}
