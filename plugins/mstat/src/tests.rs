@@ -1,0 +1,253 @@
+use super::*;
+use switchboard_plugin_sdk::testing::run;
+
+const CFG: &[(&str, &str)] = &[("utc_offset", "+02:00")];
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn outcome(fx: &str) -> Outcome {
+    let out = run::<MStat>(fx, CFG).unwrap();
+    let reply = out.reply.as_ref().unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
+    out
+}
+
+fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
+    let out = outcome(fx);
+    assert_eq!(out.events.len(), 1);
+    let ev = out.events.into_iter().next().unwrap();
+    match ev.kind.clone() {
+        EventKind::DeliveryStatus(d) => (ev, d),
+        other => panic!("not a delivery status: {other:?}"),
+    }
+}
+
+fn delivery(name: &str) -> (Event, DeliveryStatus) {
+    delivery_of(&fixture(name))
+}
+
+fn inbound(name: &str) -> (Event, InboundMessage) {
+    let ev = outcome(&fixture(name)).events.remove(0);
+    let EventKind::InboundMessage(m) = ev.kind.clone() else {
+        panic!("not inbound: {ev:?}")
+    };
+    (ev, m)
+}
+
+fn subscription_of(fx: &str) -> (Event, Subscription) {
+    let ev = outcome(fx).events.remove(0);
+    let EventKind::Subscription(s) = ev.kind.clone() else {
+        panic!("not a subscription: {ev:?}")
+    };
+    (ev, s)
+}
+
+#[test]
+fn every_status_maps_and_unknown_keeps_the_raw_one() {
+    for (raw, state) in STATUSES {
+        assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
+    }
+    let (ev, d) = delivery_of(&fixture("delivered-sms.http").replace("Delivered", "Vaporized"));
+    assert_eq!(d.state, DeliveryState::Unknown);
+    assert_eq!(d.provider_status, "Vaporized");
+    assert_eq!(ev.id, "a3f1c2d4-1001:Vaporized");
+}
+
+#[test]
+fn delivered_sms_report() {
+    let (ev, d) = delivery("delivered-sms.http");
+    assert_eq!(ev.id, "a3f1c2d4-1001:Delivered");
+    assert_eq!(d.message_id, "a3f1c2d4-1001");
+    assert_eq!(d.state, DeliveryState::Delivered);
+    assert_eq!(d.to.as_deref(), Some("380671234567"));
+    assert_eq!(d.from.as_deref(), Some("MyShop"));
+    assert_eq!(d.channel, Channel::Sms);
+    // 16:15 Kyiv (+02:00) = 14:15 UTC
+    assert_eq!(d.occurred_at, Some(1_700_748_900_000));
+    assert_eq!(ev.extra, vec![("parts".to_string(), "1".to_string())]);
+}
+
+#[test]
+fn viber_read_report() {
+    let (_, d) = delivery("viber-read.http");
+    assert_eq!(d.state, DeliveryState::Read);
+    assert_eq!(d.channel, Channel::Viber);
+    assert_eq!(d.message_ref.as_deref(), Some("pw-7781"));
+    assert_eq!(d.occurred_at, Some(1_700_749_050_000));
+}
+
+#[test]
+fn undelivered_form_report() {
+    let (_, d) = delivery("undelivered-form.http");
+    assert_eq!(
+        (d.state, d.error_code.as_deref()),
+        (DeliveryState::Undelivered, Some("27"))
+    );
+    assert_eq!(d.occurred_at, Some(1_700_749_200_000));
+}
+
+#[test]
+fn json_array_is_a_batch() {
+    let out = outcome(&fixture("batch-sent-expired.http"));
+    assert_eq!(out.events.len(), 2);
+    let states: Vec<_> = out
+        .events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::DeliveryStatus(d) => (e.id.clone(), d.state, d.channel, d.occurred_at),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (
+                "a3f1c2d4-1004:Sent".to_string(),
+                DeliveryState::Sent,
+                Channel::Viber,
+                Some(1_700_749_260_000)
+            ),
+            (
+                "a3f1c2d4-1005:Expired".to_string(),
+                DeliveryState::Expired,
+                Channel::Viber,
+                Some(1_700_835_660_000)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn incoming_sms_with_id() {
+    let (ev, m) = inbound("incoming-sms.http");
+    assert_eq!(ev.id, "mo-558201");
+    assert_eq!(m.from, "380671234567");
+    assert_eq!(m.to, "4545");
+    assert_eq!(m.text, "Дякую, отримав");
+    assert_eq!(m.channel, Channel::Sms);
+    assert_eq!(m.occurred_at, Some(1_700_749_500_000));
+    assert!(ev.extra.is_empty(), "{:?}", ev.extra);
+}
+
+#[test]
+fn incoming_viber_without_id_gets_a_stable_one() {
+    let (ev, m) = inbound("incoming-viber.http");
+    assert_eq!(m.channel, Channel::Viber);
+    assert_eq!(m.to, "MyShop");
+    assert_eq!(m.text, "When does the sale end?");
+    assert_eq!(m.occurred_at, Some(1_700_749_570_000));
+    assert_eq!(ev.id.len(), 24);
+    let (again, _) = inbound("incoming-viber.http");
+    assert_eq!(ev.id, again.id);
+    let other = fixture("incoming-viber.http").replace("sale", "party");
+    let other = outcome(&other).events.remove(0);
+    assert_ne!(ev.id, other.id);
+}
+
+#[test]
+fn a_status_sent_to_the_incoming_url_is_a_report() {
+    let fx = fixture("delivered-sms.http").replace("/mstatCallback", "/mstatIncoming/shop1");
+    assert_eq!(delivery_of(&fx).1.state, DeliveryState::Delivered);
+}
+
+#[test]
+fn viber_subscribe_and_unsubscribe() {
+    let (ev, s) = subscription_of(&fixture("viber-subscribed.http"));
+    assert_eq!(s.subscriber, "380671234572");
+    assert!(s.subscribed);
+    assert_eq!(s.channel, Channel::Viber);
+    assert_eq!(s.sender.as_deref(), Some("MyShop"));
+    assert_eq!(s.occurred_at, Some(1_700_749_800_000));
+    assert_eq!(ev.id.len(), 24);
+    let (ev2, s2) = subscription_of(&fixture("viber-unsubscribed.http"));
+    assert!(!s2.subscribed);
+    assert_eq!(s2.occurred_at, Some(1_700_749_860_000));
+    assert_eq!(ev2.extra, vec![("reason".to_string(), "user".to_string())]);
+    // Subscribing and unsubscribing at the same moment are distinct events.
+    let flipped = fixture("viber-subscribed.http").replace("\"subscribed\"", "\"unsubscribed\"");
+    let (ev3, s3) = subscription_of(&flipped);
+    assert!(!s3.subscribed);
+    assert_ne!(ev.id, ev3.id);
+    // A provider id makes the event id.
+    let with_id = fixture("viber-subscribed.http").replace("{", "{\"id\":\"ev-9\",");
+    assert_eq!(subscription_of(&with_id).0.id, "ev-9:subscribed");
+}
+
+#[test]
+fn subscription_states() {
+    for v in ["subscribed", "Subscribe", "1", "true", "opt-in"] {
+        assert_eq!(parse_subscribed(v), Some(true), "{v}");
+    }
+    for v in [
+        "unsubscribed",
+        "UNSUBSCRIBE",
+        "0",
+        "false",
+        "opt_out",
+        "blocked",
+    ] {
+        assert_eq!(parse_subscribed(v), Some(false), "{v}");
+    }
+    assert_eq!(parse_subscribed("maybe"), None);
+    let fx = fixture("viber-subscribed.http").replace("\"subscribed\"", "\"maybe\"");
+    assert!(matches!(
+        run::<MStat>(&fx, CFG),
+        Err(PluginError::BadRequest(_))
+    ));
+}
+
+#[test]
+fn malformed_requests_are_bad_requests_not_panics() {
+    let r = run::<MStat>(&fixture("reject-subscription-without-phone.http"), CFG);
+    assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
+    for path in [
+        "/mstatCallback",
+        "/mstatIncoming/shop1",
+        "/mstatViberSubscription/shop1",
+    ] {
+        for (ct, body) in [
+            ("application/x-www-form-urlencoded", ""),
+            (
+                "application/x-www-form-urlencoded",
+                "\u{1}\u{2}garbage%zz&&==",
+            ),
+            ("application/json", "{not json"),
+            ("application/json", "[]"),
+            ("application/json", "[1,2]"),
+            ("application/json", "{}"),
+            ("application/json", "\"text\""),
+        ] {
+            let fx = format!(
+                "POST /api/v1{path} HTTP/1.1\nHost: hooks.example.com\nContent-Type: {ct}\n\n{body}\n"
+            );
+            let r = run::<MStat>(&fx, CFG);
+            assert!(
+                matches!(r, Err(PluginError::BadRequest(_))),
+                "{path} {body}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fixture_names_say_whether_they_are_accepted() {
+    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "http") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let r = run::<MStat>(&std::fs::read_to_string(&path).unwrap(), CFG);
+        if name.starts_with("reject-") {
+            assert!(r.is_err(), "{name} was accepted");
+        } else {
+            assert!(!r.unwrap().events.is_empty(), "{name} gave no event");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 9);
+}
