@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::sha256_hex;
 use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
 use switchboard_plugin_sdk::{Config, Params, PluginError, Request, bad_request};
 
@@ -25,11 +24,108 @@ pub fn fields(req: &Request) -> Result<Params, PluginError> {
     for (k, v) in obj {
         match json_scalar(v) {
             Some(s) => p.0.push((k.clone(), s)),
-            None if !v.is_null() => p.0.push((k.clone(), v.to_string())),
+            None if !v.is_null() => p.0.push((k.clone(), json_text(v))),
             None => {}
         }
     }
     Ok(p)
+}
+
+/// Like [`fields`], but a JSON array body gives one record per object (the
+/// query's fields are added to each); anything else gives one record.
+pub fn records(req: &Request) -> Result<Vec<Params>, PluginError> {
+    if req.is_get() || !req.looks_like_json() {
+        return Ok(vec![fields(req)?]);
+    }
+    let json = req.json()?;
+    let Some(items) = json.as_array() else {
+        return Ok(vec![fields(req)?]);
+    };
+    if items.is_empty() {
+        return Err(bad_request("empty JSON array"));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let obj = item
+                .as_object()
+                .ok_or_else(|| bad_request(format!("JSON array item {i} is not an object")))?;
+            let mut p = req.query().clone();
+            for (k, v) in obj {
+                match json_scalar(v) {
+                    Some(s) => p.0.push((k.clone(), s)),
+                    None if !v.is_null() => p.0.push((k.clone(), json_text(v))),
+                    None => {}
+                }
+            }
+            Ok(p)
+        })
+        .collect()
+}
+
+/// A nested JSON value as compact JSON text. Written out here because
+/// serde's serializer adds some 18 KB to a plugin for this one use.
+pub fn json_text(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_json(v, &mut out);
+    out
+}
+
+fn write_json(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_str(s, out),
+        // serde_json refuses nesting deeper than 128 levels when parsing,
+        // so this recursion is bounded.
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_str(k, out);
+                out.push(':');
+                write_json(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let b = u32::from(c) as usize;
+                out.push_str("\\u00");
+                out.push(char::from(HEX[b >> 4]));
+                out.push(char::from(HEX[b & 15]));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Picks fields by any of their usual names and remembers which ones it
@@ -245,10 +341,23 @@ pub fn parse_receipt(text: &str) -> Option<Vec<(String, String)>> {
     Some(out)
 }
 
-/// A short hash of the fields that identify an event without a provider id.
+/// A short hash of the fields that identify an event without a provider id
+/// (24 hex digits: two 48-bit FNV-1a hashes with different offsets; not a
+/// MAC, only a deterministic name, and far smaller in wasm than SHA-256).
 pub fn stable_id(parts: &[&str]) -> String {
-    let hash = sha256_hex(parts.join("\n").as_bytes());
-    hash.get(..24).unwrap_or(&hash).to_owned()
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x8422_2325_cbf2_9ce4;
+    for (i, part) in parts.iter().enumerate() {
+        // A separator byte that text cannot contain keeps ("ab","c") and
+        // ("a","bc") apart.
+        let bytes = part.bytes().chain(std::iter::once(0xff_u8.wrapping_sub(i as u8)));
+        for byte in bytes {
+            a = (a ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+            b = b.rotate_left(5);
+        }
+    }
+    format!("{:012x}{:012x}", a >> 16, b >> 16)
 }
 
 /// The configured `utc_offset` in minutes, or `default` when unset.
@@ -334,6 +443,25 @@ mod tests {
         assert_eq!(parse_receipt("hello world"), None);
         assert_eq!(parse_receipt("stat:"), None);
         assert!(parse_receipt("id: stat:é").is_some());
+    }
+
+    #[test]
+    fn nested_json_is_kept_as_json_text() {
+        let v: serde_json::Value =
+            serde_json::from_str(r#"{"a":[1,2.5,true,null,"x\"y\\z\n\u0001"],"b":{}}"#).unwrap();
+        let text = json_text(&v);
+        assert_eq!(text, r#"{"a":[1,2.5,true,null,"x\"y\\z\n\u0001"],"b":{}}"#);
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+    }
+
+    #[test]
+    fn stable_ids_are_deterministic_and_separate_fields() {
+        let a = stable_id(&["ab", "c"]);
+        assert_eq!(a, stable_id(&["ab", "c"]));
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, stable_id(&["a", "bc"]));
+        assert_ne!(a, stable_id(&["ab", "d"]));
     }
 
     #[test]
