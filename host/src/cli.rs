@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod ops;
+
 use crate::config::{Config, Overrides};
 use crate::server::{self, StartError};
 
@@ -41,6 +43,36 @@ pub enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Destinations: circuit breaker, disabled state, backlog.
+    Destinations {
+        /// `enable NAME`: re-enable a destination disabled by `410 Gone`.
+        #[arg(value_parser = ["enable"])]
+        action: Option<String>,
+        name: Option<String>,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Delivery jobs: dead letters (default) or pending ones, with every attempt.
+    Deliveries {
+        /// Pending jobs instead of dead letters.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Send dead deliveries again: one job, or every dead job of a destination.
+    Redrive {
+        #[arg(long, conflicts_with = "destination")]
+        job: Option<u64>,
+        #[arg(long)]
+        destination: Option<String>,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
 }
 
 #[derive(clap::Args)]
@@ -54,12 +86,16 @@ pub struct Target {
     /// Data directory, overriding `store.data_dir`.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Admin API address, overriding `admin.listen` (port 0 picks a free one).
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Target {
     fn load(&self) -> Result<Config, StartError> {
         let overrides = Overrides {
             listen: self.listen,
+            admin_listen: self.admin_listen,
             data_dir: self.data_dir.clone(),
         };
         Ok(Config::load(&self.config, &overrides)?)
@@ -77,6 +113,39 @@ pub fn run(cli: Cli) -> i32 {
                 .map_err(|e| StartError::Other(e.into()))?;
             rt.block_on(server::serve(config))
         }),
+        Command::Destinations {
+            action,
+            name,
+            target,
+        } => ops_runtime().and_then(|rt| {
+            rt.block_on(async {
+                match (action.as_deref(), name.as_deref()) {
+                    (Some(_), None) => Err(StartError::Other(anyhow::anyhow!(
+                        "`destinations enable` needs a destination name"
+                    ))),
+                    (_, name) => ops::destinations(&target, name).await,
+                }
+            })
+        }),
+        Command::Deliveries {
+            pending,
+            destination,
+            limit,
+            target,
+        } => ops_runtime().and_then(|rt| {
+            rt.block_on(ops::deliveries(
+                &target,
+                pending,
+                destination.as_deref(),
+                limit,
+            ))
+        }),
+        Command::Redrive {
+            job,
+            destination,
+            target,
+        } => ops_runtime()
+            .and_then(|rt| rt.block_on(ops::redrive(&target, job, destination.as_deref()))),
         Command::Check { target } => target.load().and_then(|config| {
             let router = server::prepare(&config)?;
             for m in router.plugins() {
@@ -106,6 +175,13 @@ pub fn run(cli: Cli) -> i32 {
             e.exit_code()
         }
     }
+}
+
+fn ops_runtime() -> Result<tokio::runtime::Runtime, StartError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| StartError::Other(e.into()))
 }
 
 fn init_logging(format: LogFormat) {

@@ -5,6 +5,7 @@
 //! [`outbox`]) → [`dispatch`], over one shared [`event::Event`] type and the
 //! [`store`].
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dispatch;

@@ -258,14 +258,14 @@ impl Pipeline {
                     }
                     Verdict::Fresh(event) => {
                         let matched = self.rules.route(&event);
-                        let disposition = if matched.destinations.is_empty() {
+                        let disposition = if matched.targets.is_empty() {
                             Disposition::Unmatched
                         } else {
                             Disposition::Routed
                         };
                         self.metrics.event(
                             &event.provider,
-                            if matched.destinations.is_empty() {
+                            if matched.targets.is_empty() {
                                 "unmatched"
                             } else {
                                 "routed"
@@ -273,7 +273,7 @@ impl Pipeline {
                         );
                         batch.jobs.extend(outbox::jobs_for(
                             &event,
-                            &matched.destinations,
+                            &matched.targets,
                             now,
                             &mut next_id,
                         )?);

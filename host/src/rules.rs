@@ -5,8 +5,11 @@
 //! received the message); `recipient` is the handset. Every matching route
 //! fires; an event that matches none is kept and counted as unmatched.
 
+use std::sync::Arc;
+
 use crate::config::{Filter, Route};
 use crate::event::Event;
+use crate::outbox::transform::Transform;
 
 /// The compiled routes.
 #[derive(Debug, Clone, Default)]
@@ -14,11 +17,18 @@ pub struct Rules {
     routes: Vec<Route>,
 }
 
-/// Which routes matched and the destinations they name (each once).
+/// Which routes matched and the destinations they name (each once, with
+/// the transform of the first route that named it).
 #[derive(Debug, Default, PartialEq)]
 pub struct Matched {
     pub routes: Vec<String>,
-    pub destinations: Vec<String>,
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub destination: String,
+    pub transform: Arc<Transform>,
 }
 
 impl Rules {
@@ -44,8 +54,11 @@ impl Rules {
             m.routes.push(r.name.clone());
             for d in &r.to {
                 // Two routes naming one destination deliver once.
-                if !m.destinations.contains(d) {
-                    m.destinations.push(d.clone());
+                if !m.targets.iter().any(|t| &t.destination == d) {
+                    m.targets.push(Target {
+                        destination: d.clone(),
+                        transform: r.transform.clone(),
+                    });
                 }
             }
         }

@@ -100,7 +100,23 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         router,
         pipeline,
     });
-    let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx));
+    let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx.clone()));
+    if let Some(admin) = &config.admin {
+        let listener = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} (admin.listen): {e}", admin.listen)
+            })?;
+        let addr = listener.local_addr().map_err(anyhow::Error::from)?;
+        tracing::info!(%addr, "admin API listening");
+        println!("switchboard admin on http://{addr}");
+        let api = Arc::new(crate::admin::Admin {
+            dispatcher: dispatcher.clone(),
+            store: store.clone(),
+            token: admin.token.clone(),
+        });
+        tokio::spawn(crate::admin::serve(listener, api, stop_rx));
+    }
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     let _ = stop_tx.send(true);

@@ -6,6 +6,7 @@ mod support;
 
 mod crash;
 mod delivery;
+mod forwarding;
 mod ingress;
 mod isolation;
 mod startup;

@@ -61,6 +61,8 @@ pub fn config(plugins: &[&str], extra: &str) -> String {
 pub struct Router {
     child: Option<Child>,
     pub addr: SocketAddr,
+    /// The admin API.
+    pub admin: SocketAddr,
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
 }
@@ -91,7 +93,13 @@ impl Router {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["serve", "--config"])
             .arg(dir.join("config.toml"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(dir.join("data"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -101,13 +109,18 @@ impl Router {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            let mut addr = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("switchboard listening on http://") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                if let Some(a) = line.strip_prefix("switchboard listening on http://") {
+                    addr = a.parse::<SocketAddr>().ok();
+                }
+                if let Some(a) = line.strip_prefix("switchboard admin on http://") {
+                    let admin = a.parse::<SocketAddr>().unwrap();
+                    let _ = tx.send((addr.unwrap(), admin));
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        let (addr, admin) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
                 let _ = child.kill();
@@ -120,6 +133,7 @@ impl Router {
         Router {
             child: Some(child),
             addr,
+            admin,
             dir: dir.to_path_buf(),
             _tmp: None,
         }
@@ -233,7 +247,29 @@ impl Reply {
 pub struct Received {
     pub headers: Vec<(String, String)>,
     pub json: serde_json::Value,
+    /// The body exactly as sent (what a signature covers).
+    pub body: Vec<u8>,
 }
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every request a destination saw, whatever it answered.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub at: Instant,
+    pub status: u16,
+    pub event_id: String,
+}
+
+/// A scripted answer: status and optional `Retry-After`.
+pub type Answer = (u16, Option<&'static str>);
 
 /// A local HTTP destination. It answers `status` (200 unless changed).
 pub struct Sink {
@@ -241,6 +277,9 @@ pub struct Sink {
     pub received: Arc<Mutex<Vec<Received>>>,
     /// What it answers; tests flip it to simulate an unhealthy destination.
     pub status: Arc<AtomicU16>,
+    /// Answers used first, in order, before falling back to `status`.
+    pub script: Arc<Mutex<std::collections::VecDeque<Answer>>>,
+    pub hits: Arc<Mutex<Vec<Hit>>>,
     _thread: std::thread::JoinHandle<()>,
 }
 
@@ -259,21 +298,46 @@ impl Sink {
 
     pub fn start_on(listener: StdListener) -> Sink {
         let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let status = Arc::new(AtomicU16::new(200));
-        let (r, st) = (received.clone(), status.clone());
+        let shared = SinkState {
+            received: Arc::new(Mutex::new(Vec::new())),
+            status: Arc::new(AtomicU16::new(200)),
+            script: Arc::new(Mutex::new(Default::default())),
+            hits: Arc::new(Mutex::new(Vec::new())),
+        };
+        let state = shared.clone();
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (r, st) = (r.clone(), st.clone());
-                std::thread::spawn(move || serve_one(stream, &r, &st));
+                let state = state.clone();
+                std::thread::spawn(move || serve_one(stream, &state));
             }
         });
         Sink {
             addr,
-            received,
-            status,
+            received: shared.received,
+            status: shared.status,
+            script: shared.script,
+            hits: shared.hits,
             _thread: thread,
         }
+    }
+
+    /// Queues scripted answers.
+    pub fn answer(&self, answers: &[Answer]) {
+        self.script.lock().unwrap().extend(answers.iter().copied());
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until at least `n` requests were answered, whatever
+    /// the answer.
+    pub fn wait_for_hits(&self, n: usize, within: Duration) -> Vec<Hit> {
+        let deadline = Instant::now() + within;
+        while self.hits.lock().unwrap().len() < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.hits()
     }
 
     pub fn url(&self) -> String {
@@ -309,8 +373,16 @@ impl Sink {
     }
 }
 
+#[derive(Clone)]
+struct SinkState {
+    received: Arc<Mutex<Vec<Received>>>,
+    status: Arc<AtomicU16>,
+    script: Arc<Mutex<std::collections::VecDeque<Answer>>>,
+    hits: Arc<Mutex<Vec<Hit>>>,
+}
+
 /// Serves HTTP/1.1 keep-alive requests with a Content-Length body.
-fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, status: &AtomicU16) {
+fn serve_one(stream: TcpStream, state: &SinkState) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
     loop {
@@ -341,12 +413,28 @@ fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, status: &Atomic
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let code = status.load(Ordering::SeqCst);
+        let scripted = state.script.lock().unwrap().pop_front();
+        let (code, retry_after) = scripted.unwrap_or((state.status.load(Ordering::SeqCst), None));
+        let event_id = headers
+            .iter()
+            .find(|(k, _)| k == "webhook-id")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        state.hits.lock().unwrap().push(Hit {
+            at: Instant::now(),
+            status: code,
+            event_id,
+        });
         if code == 200 {
             let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-            received.lock().unwrap().push(Received { headers, json });
+            state.received.lock().unwrap().push(Received {
+                headers,
+                json,
+                body,
+            });
         }
-        let resp = format!("HTTP/1.1 {code} X\r\ncontent-length: 2\r\n\r\nok");
+        let extra = retry_after.map_or(String::new(), |v| format!("retry-after: {v}\r\n"));
+        let resp = format!("HTTP/1.1 {code} X\r\n{extra}content-length: 2\r\n\r\nok");
         if out.write_all(resp.as_bytes()).is_err() {
             return;
         }
@@ -356,8 +444,67 @@ fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, status: &Atomic
 /// Destination + route TOML sending everything to `url`, with fast retries.
 pub fn http_destination(url: &str) -> String {
     format!(
-        "[destinations.sink]\nkind = \"http\"\nurl = \"{url}\"\nallow_http = true\ntimeout = \"2s\"\n\
+        "[destinations.sink]\nkind = \"http\"\nurl = \"{url}\"\nallow_http = true\nallow_addresses = [\"127.0.0.1\"]\ntimeout = \"2s\"\n\
          retry_schedule = [\"0s\", \"100ms\", \"200ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\", \"300ms\"]\n\n\
+         [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
+    )
+}
+
+/// A MySMSGate delivery report for message `id`, signed with the fixture
+/// secret: any number of distinct, valid callbacks.
+pub fn mysmsgate_report(id: &str, status: &str) -> Fixture {
+    use hmac::Mac as _;
+    let body = format!(r#"{{"message_id":"{id}","to":"+61400000000","status":"{status}"}}"#);
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"fixture-secret").unwrap();
+    mac.update(body.as_bytes());
+    let sig = hex::encode(mac.finalize().into_bytes());
+    Fixture {
+        method: "POST".into(),
+        target: "/api/v1/mySmsGateCallback".into(),
+        headers: vec![
+            ("Host".into(), "hooks.example.com".into()),
+            ("Content-Type".into(), "application/json".into()),
+            ("X-Signature".into(), sig),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+impl Router {
+    /// Runs a `switchboard` CLI command against this router (its config and
+    /// admin API); returns exit code, stdout and stderr.
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.join("config.toml"))
+            .arg("--admin")
+            .arg(format!("http://{}", self.admin))
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A CLI command's `--json` output, asserting success.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, out, err) = self.cli(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: {e}: {out}"))
+    }
+}
+
+/// An HTTP destination named `sink` at `url` with `settings` (TOML lines),
+/// allowed to reach 127.0.0.1, and a route sending everything to it.
+pub fn sink_destination(url: &str, settings: &str) -> String {
+    format!(
+        "[destinations.sink]\nkind = \"http\"\nurl = \"{url}\"\nallow_http = true\n\
+         allow_addresses = [\"127.0.0.1\"]\ntimeout = \"2s\"\n{settings}\n\n\
          [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
     )
 }

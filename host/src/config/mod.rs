@@ -37,6 +37,14 @@ pub struct Config {
     pub plugins: BTreeMap<String, BTreeMap<String, String>>,
     pub destinations: BTreeMap<String, Destination>,
     pub routes: Vec<Route>,
+    /// The admin listener, unless `admin.listen = "off"`.
+    pub admin: Option<AdminConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -64,16 +72,45 @@ pub enum QuarantineReply {
 
 #[derive(Debug, Clone)]
 pub enum Destination {
-    Http {
-        url: String,
-        timeout: Duration,
-        schedule: RetrySchedule,
-        concurrency: usize,
-        headers: Vec<(String, String)>,
-    },
-    File {
-        path: PathBuf,
-    },
+    Http(HttpDestination),
+    File { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpDestination {
+    pub url: String,
+    /// Per request, connect included.
+    pub timeout: Duration,
+    pub schedule: RetrySchedule,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Static headers sent with every delivery.
+    pub headers: Vec<(String, String)>,
+    /// Standard Webhooks keys (decoded `whsec_` secrets), newest first.
+    pub signing_keys: Vec<Vec<u8>>,
+    /// Requests per second, if limited.
+    pub rate_limit: Option<f64>,
+    /// Non-public networks this destination may reach.
+    pub allow_addresses: Vec<ipnet::IpNet>,
+    pub breaker: Breaker,
+}
+
+/// When a failing destination is paused, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Breaker {
+    /// Consecutive failed attempts that open it.
+    pub threshold: u32,
+    /// Wait before the first probe (doubles per failed probe, up to 16x).
+    pub cooldown: Duration,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self {
+            threshold: 5,
+            cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -81,14 +118,16 @@ pub struct Route {
     pub name: String,
     pub filter: raw::Filter,
     pub to: Vec<String>,
+    pub transform: std::sync::Arc<crate::outbox::transform::Transform>,
 }
 
-pub use raw::Filter;
+pub use raw::{Filter, Transform as RawTransform};
 
 /// Where the runtime overrides the file (`--listen`, `--data-dir`).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<SocketAddr>,
+    pub admin_listen: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
 }
 
@@ -249,14 +288,54 @@ impl Config {
                 }
             }
             check_filter(&err, &format!("{key}.match"), &r.filter)?;
+            let transform = match &r.transform {
+                None => Default::default(),
+                Some(t) => crate::outbox::transform::Transform::compile(t)
+                    .map_err(|e| err(&format!("{key}.transform"), e))?,
+            };
             routes.push(Route {
                 name: r.name,
                 filter: r.filter,
                 to: r.to,
+                transform: std::sync::Arc::new(transform),
             });
         }
 
+        let admin_listen = match (overrides.admin_listen, raw.admin.listen.as_deref()) {
+            (Some(a), _) => Some(a),
+            (None, Some("off")) => None,
+            (None, text) => {
+                let text = text.unwrap_or("127.0.0.1:8081");
+                Some(text.parse::<SocketAddr>().map_err(|e| {
+                    err(
+                        "admin.listen",
+                        format!("`{text}`: {e} (want e.g. \"127.0.0.1:8081\" or \"off\")"),
+                    )
+                })?)
+            }
+        };
+        let admin = match admin_listen {
+            None => None,
+            Some(listen) => {
+                let token = raw
+                    .admin
+                    .token
+                    .map(resolve_value)
+                    .transpose()
+                    .map_err(|r| err("admin.token", r))?
+                    .filter(|t| !t.is_empty());
+                if token.is_none() && !listen.ip().is_loopback() {
+                    return Err(err(
+                        "admin.token",
+                        format!("required when the admin API listens on {listen} (not loopback)"),
+                    ));
+                }
+                Some(AdminConfig { listen, token })
+            }
+        };
+
         Ok(Config {
+            admin,
             file: path.to_path_buf(),
             server,
             data_dir,
@@ -342,7 +421,7 @@ fn duration(
         .map_err(|e| err(key, format!("`{text}`: {e} (want e.g. \"5s\", \"200ms\")")))
 }
 
-fn resolve_value(v: raw::Value) -> Result<String, String> {
+pub(super) fn resolve_value(v: raw::Value) -> Result<String, String> {
     Ok(match v {
         raw::Value::String(s) => s,
         raw::Value::Integer(i) => i.to_string(),

@@ -15,6 +15,8 @@ pub struct File {
     pub store: Store,
     #[serde(default)]
     pub runtime: Runtime,
+    #[serde(default)]
+    pub admin: Admin,
     /// `[plugins.<name>]`: each plugin's settings, checked against the keys
     /// the plugin declares once it is loaded.
     #[serde(default)]
@@ -40,6 +42,14 @@ pub struct Server {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// `host:port`, or `"off"`.
+    pub listen: Option<String>,
+    pub token: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Store {
     pub kind: Option<String>,
     pub data_dir: Option<String>,
@@ -59,7 +69,10 @@ pub struct Runtime {
 /// A plugin setting: a literal, or `{ env = "NAME", default = "..." }` so
 /// secrets stay out of the file.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a string, number, boolean or { env = \"NAME\", default = \"...\" }"
+)]
 pub enum Value {
     String(String),
     Integer(i64),
@@ -67,13 +80,31 @@ pub enum Value {
     Env(EnvRef),
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct EnvRef {
     pub env: String,
     pub default: Option<String>,
 }
 
+// By hand: a derived struct would also accept a list (`["A", "b"]` read as
+// `env = "A", default = "b"`), which must stay an error or a list.
+impl<'de> Deserialize<'de> for EnvRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = BTreeMap::<String, String>::deserialize(d)?;
+        let env = table
+            .remove("env")
+            .ok_or_else(|| D::Error::missing_field("env"))?;
+        let default = table.remove("default");
+        if let Some(k) = table.keys().next() {
+            return Err(D::Error::unknown_field(k, &["env", "default"]));
+        }
+        Ok(EnvRef { env, default })
+    }
+}
+
+// Parsed once at start-up: the size difference between variants is moot.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "kind", rename_all = "lowercase")]
 pub enum Destination {
@@ -86,10 +117,39 @@ pub enum Destination {
         concurrency: Option<usize>,
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// Standard Webhooks secret(s), `whsec_<base64>`; several at once
+        /// while rotating.
+        signing_secret: Option<OneOrMany<Value>>,
+        /// Requests per second, across all of this destination's workers.
+        rate_limit: Option<f64>,
+        /// Private/loopback addresses (IPs or CIDRs) this destination may
+        /// reach; everything non-public is refused otherwise.
+        #[serde(default)]
+        allow_addresses: Vec<String>,
+        /// Consecutive failures that open the circuit breaker.
+        breaker_threshold: Option<u32>,
+        /// How long an open breaker waits before probing.
+        breaker_cooldown: Option<String>,
     },
     File {
         path: String,
     },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    Many(Vec<T>),
+    One(T),
+}
+
+impl<T> OneOrMany<T> {
+    pub fn into_vec(self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v],
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,6 +159,18 @@ pub struct Route {
     #[serde(rename = "match", default)]
     pub filter: Filter,
     pub to: Vec<String>,
+    /// What the forwarded JSON carries: `"envelope"` (default), `"data"`,
+    /// or `{ template = { field = "{data.to}", ... } }`.
+    pub transform: Option<Transform>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Transform {
+    Named(String),
+    Template {
+        template: BTreeMap<String, toml::Value>,
+    },
 }
 
 /// Kudosity-style filter: OR inside one key's list, AND across keys; an

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigError, Destination, duration, raw};
+use base64::Engine as _;
+
+use super::{Breaker, ConfigError, Destination, HttpDestination, duration, raw};
 use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
 use crate::event::{Channel, KINDS, State};
 
@@ -22,6 +24,11 @@ pub(super) fn destination(
             retry_schedule,
             concurrency,
             headers,
+            signing_secret,
+            rate_limit,
+            allow_addresses,
+            breaker_threshold,
+            breaker_cooldown,
         } => {
             let allowed = url.starts_with("https://") || (allow_http && url.starts_with("http://"));
             if !allowed {
@@ -53,13 +60,67 @@ pub(super) fn destination(
                     RetrySchedule::new(out)
                 }
             };
-            Destination::Http {
+            let mut signing_keys = Vec::new();
+            for (i, v) in signing_secret
+                .map(raw::OneOrMany::into_vec)
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+            {
+                let k = format!("{key}.signing_secret[{i}]");
+                let text = super::resolve_value(v).map_err(|r| err(&k, r))?;
+                signing_keys.push(signing_key(&text).map_err(|r| err(&k, r))?);
+            }
+            if let Some(r) = rate_limit
+                && !(r > 0.0 && r <= 10_000.0)
+            {
+                return Err(err(
+                    &format!("{key}.rate_limit"),
+                    format!("{r}: want requests per second in (0, 10000]"),
+                ));
+            }
+            let mut allow = Vec::new();
+            for (i, a) in allow_addresses.iter().enumerate() {
+                allow.push(
+                    parse_net(a).map_err(|r| err(&format!("{key}.allow_addresses[{i}]"), r))?,
+                );
+            }
+            // A literal address is checked now; host names are checked after
+            // every DNS resolution (dispatch::guard).
+            if let Some(ip) = reqwest::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
+                && let Err(why) = crate::dispatch::guard::check(ip, &allow)
+            {
+                return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
+            }
+            let threshold = breaker_threshold.unwrap_or(5);
+            if threshold == 0 {
+                return Err(err(
+                    &format!("{key}.breaker_threshold"),
+                    "want at least 1".into(),
+                ));
+            }
+            Destination::Http(HttpDestination {
                 url,
                 timeout: duration(err, &format!("{key}.timeout"), timeout.as_deref(), "10s")?,
                 schedule,
                 concurrency: concurrency.unwrap_or(16).clamp(1, 1024),
                 headers: headers.into_iter().collect(),
-            }
+                signing_keys,
+                rate_limit,
+                allow_addresses: allow,
+                breaker: Breaker {
+                    threshold,
+                    cooldown: duration(
+                        err,
+                        &format!("{key}.breaker_cooldown"),
+                        breaker_cooldown.as_deref(),
+                        "30s",
+                    )?,
+                },
+            })
         }
     })
 }
@@ -84,4 +145,30 @@ pub(super) fn check_filter(
     check("state", &f.state, &State::ALL.map(State::as_str))?;
     check("channel", &f.channel, &Channel::ALL.map(Channel::as_str))?;
     Ok(())
+}
+
+/// A Standard Webhooks secret: `whsec_` + base64 of the key bytes.
+fn signing_key(text: &str) -> Result<Vec<u8>, String> {
+    let b64 = text
+        .strip_prefix("whsec_")
+        .ok_or("want `whsec_` followed by base64 (Standard Webhooks secret)")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("the part after `whsec_` is not base64: {e}"))?;
+    if key.len() < 16 {
+        return Err(format!(
+            "key is {} bytes; want at least 16 (24-64 is usual)",
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// `10.0.0.0/8`, `127.0.0.1` or `::1`.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("`{text}`: want an IP address or CIDR, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"")
+        })
 }

@@ -38,12 +38,13 @@ fn good_config_resolves_paths_env_and_defaults() {
     assert!(cfg.data_dir.ends_with("testdata/data"));
     assert_eq!(cfg.routes.len(), 1);
     match &cfg.destinations["hook"] {
-        Destination::Http { schedule, .. } => assert_eq!(schedule.attempts(), 2),
+        Destination::Http(h) => assert_eq!(h.schedule.attempts(), 2),
         other => panic!("{other:?}"),
     }
     let over = Overrides {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some("/tmp/x".into()),
+        ..Default::default()
     };
     let cfg = Config::load(&testdata().join("good.toml"), &over).unwrap();
     assert_eq!(cfg.server.listen.port(), 0);

@@ -1,31 +1,61 @@
 //! Stage 6b: dispatch. One actor task per destination owns that
 //! destination's queue: jobs are grouped in lanes (one per message id), only
 //! the head of a lane is eligible, so deliveries for one message go out in
-//! order while unrelated messages proceed side by side. Every state change
-//! is written to the store, so a restart resumes exactly where it stopped.
+//! order while unrelated messages proceed side by side. The actor is the
+//! only place that launches attempts, so its rate limit, concurrency bound
+//! and circuit breaker hold across all of its workers. Every state change is
+//! written to the store, so a restart resumes exactly where it stopped.
 
+pub mod control;
+pub mod guard;
 pub mod schedule;
 mod send;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::Destination;
 use crate::metrics::Metrics;
-use crate::store::{Job, Store};
+use crate::store::{Job, Store, StoreResult};
 use crate::time::now_ms;
+use control::{Breaker, BreakerState, Permit, RateLimiter};
 use schedule::{RetrySchedule, Verdict};
-pub use send::{Sender, parse_retry_after};
+pub use send::{Sender, parse_retry_after, signature};
+
+/// What the operator sees of one destination.
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationStatus {
+    pub name: String,
+    pub kind: &'static str,
+    pub breaker: BreakerState,
+    /// Why the destination is disabled (a `410 Gone`), if it is.
+    pub disabled: Option<String>,
+    /// Jobs waiting (including retries not yet due).
+    pub backlog: usize,
+    pub inflight: usize,
+    pub consecutive_failures: u32,
+    /// Milliseconds until an open breaker lets a probe through.
+    pub probe_in_ms: Option<u64>,
+    pub rate_limit: Option<f64>,
+}
+
+enum Msg {
+    Job(Job),
+    Enable,
+}
 
 /// Hands jobs to the destination actors.
 pub struct Dispatcher {
-    queues: HashMap<String, mpsc::UnboundedSender<Job>>,
-    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    queues: HashMap<String, mpsc::UnboundedSender<Msg>>,
+    status: BTreeMap<String, Arc<Mutex<DestinationStatus>>>,
+    store: Arc<dyn Store>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Dispatcher {
@@ -36,20 +66,19 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Self>> {
+        let disabled: HashMap<String, String> = store.disabled()?.into_iter().collect();
         let mut queues = HashMap::new();
+        let mut statuses = BTreeMap::new();
         let mut tasks = Vec::new();
         for (name, d) in destinations {
-            let (sender, schedule, concurrency) = match d {
-                Destination::Http {
-                    url,
-                    timeout,
-                    schedule,
-                    concurrency,
-                    headers,
-                } => (
-                    Sender::http(url.clone(), *timeout, headers.clone())?,
-                    schedule.clone(),
-                    *concurrency,
+            let (sender, schedule, concurrency, rate, breaker, kind) = match d {
+                Destination::Http(h) => (
+                    Sender::http(h)?,
+                    h.schedule.clone(),
+                    h.concurrency,
+                    h.rate_limit,
+                    h.breaker,
+                    "http",
                 ),
                 // One writer keeps the file in event order; retries for a
                 // full or broken disk back off like an HTTP destination.
@@ -57,25 +86,50 @@ impl Dispatcher {
                     Sender::file(path.clone()),
                     RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
                     1,
+                    None,
+                    crate::config::Breaker::default(),
+                    "file",
                 ),
             };
+            let status = Arc::new(Mutex::new(DestinationStatus {
+                name: name.clone(),
+                kind,
+                breaker: BreakerState::Closed,
+                disabled: disabled.get(name).cloned(),
+                backlog: 0,
+                inflight: 0,
+                consecutive_failures: 0,
+                probe_in_ms: None,
+                rate_limit: rate,
+            }));
+            if let Some(why) = disabled.get(name) {
+                tracing::warn!(destination = %name, "destination is disabled ({why}); its deliveries wait: `switchboard destinations enable {name}`");
+            }
             let (tx, rx) = mpsc::unbounded_channel();
             let actor = Actor {
                 name: name.clone(),
                 sender: Arc::new(sender),
                 schedule,
                 concurrency,
+                limiter: rate.map(|r| RateLimiter::new(r, Instant::now())),
+                breaker: Breaker::new(breaker),
+                disabled: disabled.get(name).cloned(),
                 store: store.clone(),
                 metrics: metrics.clone(),
+                status: status.clone(),
                 lanes: HashMap::new(),
+                queued: 0,
                 ready: BinaryHeap::new(),
             };
             tasks.push(tokio::spawn(actor.run(rx, shutdown.clone())));
             queues.insert(name.clone(), tx);
+            statuses.insert(name.clone(), status);
         }
         let dispatcher = Arc::new(Self {
             queues,
-            tasks: std::sync::Mutex::new(tasks),
+            status: statuses,
+            store: store.clone(),
+            tasks: Mutex::new(tasks),
         });
         let pending = store.pending_jobs()?;
         if !pending.is_empty() {
@@ -90,7 +144,7 @@ impl Dispatcher {
         for job in jobs {
             match self.queues.get(&job.destination) {
                 Some(q) => {
-                    if q.send(job).is_err() {
+                    if q.send(Msg::Job(job)).is_err() {
                         tracing::warn!("dispatcher stopped; job stays in the store");
                     }
                 }
@@ -101,6 +155,45 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// Every destination's state, by name.
+    pub fn status(&self) -> Vec<DestinationStatus> {
+        self.status
+            .values()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect()
+    }
+
+    /// Re-enables a destination disabled by a `410`; false if unknown.
+    pub fn enable(&self, name: &str) -> StoreResult<bool> {
+        let Some(q) = self.queues.get(name) else {
+            return Ok(false);
+        };
+        self.store.set_disabled(name, None)?;
+        let _ = q.send(Msg::Enable);
+        Ok(true)
+    }
+
+    /// Moves dead jobs back to pending and queues them: one job by id, or
+    /// every dead job of a destination. Returns the jobs redriven.
+    pub fn redrive(&self, job: Option<u64>, destination: Option<&str>) -> StoreResult<Vec<Job>> {
+        let ids: Vec<u64> = self
+            .store
+            .dead_jobs()?
+            .into_iter()
+            .filter(|j| job.is_none_or(|id| j.id == id))
+            .filter(|j| destination.is_none_or(|d| j.destination == d))
+            .map(|j| j.id)
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(j) = self.store.redrive(id, now_ms())? {
+                out.push(j);
+            }
+        }
+        self.submit(out.clone());
+        Ok(out)
     }
 
     /// Waits for the actors to finish their in-flight attempts.
@@ -117,31 +210,39 @@ struct Actor {
     sender: Arc<Sender>,
     schedule: RetrySchedule,
     concurrency: usize,
+    limiter: Option<RateLimiter>,
+    breaker: Breaker,
+    disabled: Option<String>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    status: Arc<Mutex<DestinationStatus>>,
     lanes: HashMap<String, VecDeque<Job>>,
+    /// Jobs in all lanes.
+    queued: usize,
     /// Heads of lanes that are not in flight: (due, job id, lane).
     ready: BinaryHeap<Reverse<(i64, u64, String)>>,
 }
 
-type Done = (Job, crate::store::Attempt, Verdict);
+/// A finished attempt: the job, what happened, and whether it was a probe.
+type Done = (Job, crate::store::Attempt, Verdict, bool);
 
 impl Actor {
     async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<Job>,
+        mut rx: mpsc::UnboundedReceiver<Msg>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut inflight: JoinSet<Done> = JoinSet::new();
         loop {
-            self.launch_due(&mut inflight);
-            let next_due = self.ready.peek().map(|Reverse((due, _, _))| *due);
-            let wait = next_due
-                .filter(|_| inflight.len() < self.concurrency)
-                .map(|due| Duration::from_millis((due - now_ms()).max(0) as u64));
+            let wait = self.launch_due(&mut inflight);
+            self.publish(inflight.len());
             tokio::select! {
-                job = rx.recv() => match job {
-                    Some(job) => self.enqueue(job),
+                msg = rx.recv() => match msg {
+                    Some(Msg::Job(job)) => self.enqueue(job),
+                    Some(Msg::Enable) => {
+                        tracing::info!(destination = %self.name, "destination re-enabled");
+                        self.disabled = None;
+                    }
                     None => break,
                 },
                 Some(done) = inflight.join_next(), if !inflight.is_empty() => match done {
@@ -158,6 +259,20 @@ impl Actor {
                 self.finish(done);
             }
         }
+        self.publish(0);
+    }
+
+    fn publish(&self, inflight: usize) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        s.breaker = self.breaker.state();
+        s.disabled.clone_from(&self.disabled);
+        s.backlog = self.queued;
+        s.inflight = inflight;
+        s.consecutive_failures = self.breaker.consecutive_failures();
+        s.probe_in_ms = self
+            .breaker
+            .open_until()
+            .map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64);
     }
 
     fn enqueue(&mut self, job: Job) {
@@ -170,20 +285,34 @@ impl Actor {
                 .push(Reverse((job.due_at, job.id, job.lane.clone())));
         }
         lane.push_back(job);
+        self.queued += 1;
     }
 
-    fn launch_due(&mut self, inflight: &mut JoinSet<Done>) {
-        let now = now_ms();
+    /// Launches every attempt that is due and allowed; returns how long to
+    /// sleep before something may become launchable (`None`: only a new
+    /// job, a finished attempt or an enable can change anything).
+    fn launch_due(&mut self, inflight: &mut JoinSet<Done>) -> Option<Duration> {
+        if self.disabled.is_some() {
+            return None;
+        }
         while inflight.len() < self.concurrency {
-            let Some(Reverse((due, _, _))) = self.ready.peek() else {
-                break;
-            };
-            if *due > now {
-                break;
+            let Reverse((due, _, _)) = self.ready.peek()?;
+            let now_wall = now_ms();
+            if *due > now_wall {
+                return Some(Duration::from_millis((*due - now_wall) as u64));
             }
-            let Some(Reverse((_, id, lane))) = self.ready.pop() else {
-                break;
+            let now = Instant::now();
+            let probe = match self.breaker.permit(now) {
+                Permit::Go => false,
+                Permit::Probe => true,
+                Permit::Wait(until) => return until.map(|t| t.saturating_duration_since(now)),
             };
+            if let Some(limiter) = &mut self.limiter
+                && let Err(wait) = limiter.take(now)
+            {
+                return Some(wait);
+            }
+            let Reverse((_, id, lane)) = self.ready.pop()?;
             let Some(job) = self
                 .lanes
                 .get(&lane)
@@ -193,50 +322,80 @@ impl Actor {
             else {
                 continue;
             };
+            if probe {
+                self.breaker.probing();
+                tracing::info!(destination = %self.name, job = job.id, "circuit breaker: probing");
+            }
             let sender = self.sender.clone();
             inflight.spawn(async move {
                 let (attempt, verdict) = sender.attempt(&job).await;
-                (job, attempt, verdict)
+                (job, attempt, verdict, probe)
             });
         }
+        None
     }
 
-    fn finish(&mut self, (mut job, attempt, verdict): Done) {
+    fn finish(&mut self, (mut job, attempt, verdict, probe): Done) {
         let outcome = match verdict {
             Verdict::Delivered => "delivered",
             Verdict::Retry(_) => "retry",
             Verdict::GiveUp => "rejected",
+            Verdict::Disable => "gone",
         };
         self.metrics.delivery(&self.name, outcome);
         if let Some(e) = &attempt.error {
             tracing::debug!(destination = %self.name, job = job.id, "attempt failed: {e}");
         }
+        let status = attempt.status;
         job.attempts.push(attempt);
-        let next_delay = match verdict {
-            Verdict::Delivered => None,
-            Verdict::GiveUp => None,
-            Verdict::Retry(after) => after.or_else(|| {
-                self.schedule
-                    .delay(job.attempts.len(), rand::random::<f64>())
-            }),
-        };
-        let result = match (verdict, next_delay) {
-            (Verdict::Delivered, _) => self.store.complete_job(&job),
-            (_, Some(delay)) => {
-                job.due_at = now_ms() + delay.as_millis() as i64;
-                let r = self.store.retry_job(&job);
-                if let Some(front) = self.lanes.get_mut(&job.lane).and_then(|l| l.front_mut()) {
-                    *front = job.clone();
+        // A 4xx answer means the destination is up: only transport errors,
+        // 5xx and throttling count against the breaker.
+        let healthy = !matches!(verdict, Verdict::Retry(_));
+        if self.breaker.record(healthy, probe, Instant::now()) {
+            match self.breaker.state() {
+                BreakerState::Open => tracing::warn!(
+                    destination = %self.name,
+                    failures = self.breaker.consecutive_failures(),
+                    "circuit breaker open: deliveries paused, jobs wait"
+                ),
+                state => {
+                    tracing::info!(destination = %self.name, ?state, "circuit breaker closed: delivering again")
                 }
-                self.ready
-                    .push(Reverse((job.due_at, job.id, job.lane.clone())));
-                if let Err(e) = r {
-                    tracing::error!(destination = %self.name, job = job.id, "cannot record retry: {e}");
-                }
-                return;
             }
-            _ => {
-                tracing::warn!(destination = %self.name, job = job.id, attempts = job.attempts.len(), "delivery dead-lettered");
+        }
+        let result = match verdict {
+            Verdict::Delivered => self.store.complete_job(&job),
+            Verdict::Disable => {
+                let why = format!("410 Gone at {}", crate::time::Rfc3339(now_ms()));
+                tracing::error!(destination = %self.name, job = job.id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
+                if let Err(e) = self.store.set_disabled(&self.name, Some(&why)) {
+                    tracing::error!(destination = %self.name, "cannot record disabled state: {e}");
+                }
+                self.disabled = Some(why);
+                return self.requeue_head(job);
+            }
+            Verdict::Retry(after) => {
+                // A failed probe is the breaker's business: the job keeps
+                // its place in the schedule.
+                let delay = if probe {
+                    Some(Duration::ZERO)
+                } else {
+                    job.retries += 1;
+                    after.or_else(|| {
+                        self.schedule
+                            .delay(job.retries as usize, rand::random::<f64>())
+                    })
+                };
+                if let Some(delay) = delay {
+                    job.due_at = now_ms() + delay.as_millis() as i64;
+                    return self.requeue_head(job);
+                }
+                tracing::warn!(destination = %self.name, job = job.id, attempts = job.attempts.len(), last_status = ?status, "delivery dead-lettered");
+                self.metrics.delivery(&self.name, "dead");
+                self.store.bury_job(&job)
+            }
+            Verdict::GiveUp => {
+                tracing::warn!(destination = %self.name, job = job.id, ?status, "delivery refused by the destination; dead-lettered");
                 self.metrics.delivery(&self.name, "dead");
                 self.store.bury_job(&job)
             }
@@ -247,6 +406,7 @@ impl Actor {
         // The lane moves on to its next job.
         if let Some(lane) = self.lanes.get_mut(&job.lane) {
             lane.pop_front();
+            self.queued = self.queued.saturating_sub(1);
             match lane.front() {
                 Some(next) => self
                     .ready
@@ -256,5 +416,16 @@ impl Actor {
                 }
             }
         }
+    }
+
+    /// Records the attempt and puts the job back at the head of its lane.
+    fn requeue_head(&mut self, job: Job) {
+        if let Err(e) = self.store.retry_job(&job) {
+            tracing::error!(destination = %self.name, job = job.id, "cannot record retry: {e}");
+        }
+        if let Some(front) = self.lanes.get_mut(&job.lane).and_then(|l| l.front_mut()) {
+            *front = job.clone();
+        }
+        self.ready.push(Reverse((job.due_at, job.id, job.lane)));
     }
 }

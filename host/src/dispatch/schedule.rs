@@ -57,14 +57,19 @@ pub enum Verdict {
     Retry(Option<Duration>),
     /// Never worth retrying (a 4xx that will not change).
     GiveUp,
+    /// `410 Gone`: the receiver asks us to stop. The destination is
+    /// disabled; its jobs wait for the operator (nothing is dropped).
+    Disable,
 }
 
 /// Classifies an HTTP status: 2xx delivered; 408, 409, 425, 429 and 5xx
-/// retried; any other 4xx given up (retrying cannot fix it).
+/// retried; 410 disables the destination; any other 4xx given up
+/// (retrying cannot fix it).
 pub fn classify(status: u16, retry_after: Option<Duration>) -> Verdict {
     match status {
         200..=299 => Verdict::Delivered,
         408 | 409 | 425 | 429 => Verdict::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
+        410 => Verdict::Disable,
         400..=499 => Verdict::GiveUp,
         503 => Verdict::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
         _ => Verdict::Retry(None),
@@ -92,7 +97,8 @@ mod tests {
         assert_eq!(classify(204, None), Verdict::Delivered);
         assert_eq!(classify(500, None), Verdict::Retry(None));
         assert_eq!(classify(404, None), Verdict::GiveUp);
-        assert_eq!(classify(410, None), Verdict::GiveUp);
+        assert_eq!(classify(410, None), Verdict::Disable);
+        assert_eq!(classify(422, None), Verdict::GiveUp);
         let ra = Some(Duration::from_secs(7));
         assert_eq!(classify(429, ra), Verdict::Retry(ra));
         assert_eq!(

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::guard::GuardedResolver;
 use super::schedule::{Verdict, classify};
+use crate::config::HttpDestination;
 use crate::store::{Attempt, Job};
 use crate::time::now_ms;
 
@@ -18,6 +20,7 @@ pub enum Sender {
         client: reqwest::Client,
         url: String,
         headers: Vec<(String, String)>,
+        signing_keys: Vec<Vec<u8>>,
     },
     File {
         path: PathBuf,
@@ -26,22 +29,21 @@ pub enum Sender {
 }
 
 impl Sender {
-    pub fn http(
-        url: String,
-        timeout: Duration,
-        headers: Vec<(String, String)>,
-    ) -> anyhow::Result<Self> {
+    pub fn http(d: &HttpDestination) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(d.timeout)
+            .connect_timeout(d.timeout.min(Duration::from_secs(10)))
             // A redirect could point anywhere, including inside our network.
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(GuardedResolver::new(d.allow_addresses.clone())))
+            .pool_max_idle_per_host(d.concurrency)
             .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Sender::Http {
             client,
-            url,
-            headers,
+            url: d.url.clone(),
+            headers: d.headers.clone(),
+            signing_keys: d.signing_keys.clone(),
         })
     }
 
@@ -61,7 +63,8 @@ impl Sender {
                 client,
                 url,
                 headers,
-            } => http_attempt(client, url, headers, job).await,
+                signing_keys,
+            } => http_attempt(client, url, headers, signing_keys, job).await,
             Sender::File { path, file } => {
                 let (path, file, line) = (path.clone(), file.clone(), job.payload.clone());
                 match tokio::task::spawn_blocking(move || append_line(&path, &file, &line)).await {
@@ -91,18 +94,30 @@ async fn http_attempt(
     client: &reqwest::Client,
     url: &str,
     headers: &[(String, String)],
+    signing_keys: &[Vec<u8>],
     job: &Job,
 ) -> (Option<u16>, Option<String>, String, Verdict) {
-    let mut req = client
-        .post(url)
-        .header("content-type", "application/json")
-        // Same id on every retry, so receivers can deduplicate.
-        .header("webhook-id", &job.event_id)
-        .header("webhook-timestamp", (now_ms() / 1000).to_string())
-        .body(job.payload.clone());
+    let timestamp = (now_ms() / 1000).to_string();
+    let mut req = client.post(url);
+    // Static headers first: the protocol's own cannot be overridden.
     for (k, v) in headers {
         req = req.header(k, v);
     }
+    req = req
+        .header("content-type", "application/json")
+        // Same id on every retry, so receivers can deduplicate.
+        .header("webhook-id", &job.event_id)
+        .header("webhook-timestamp", &timestamp);
+    if !signing_keys.is_empty() {
+        let sig = signature(
+            signing_keys,
+            &job.event_id,
+            &timestamp,
+            job.payload.as_bytes(),
+        );
+        req = req.header("webhook-signature", sig);
+    }
+    let req = req.body(job.payload.clone());
     match req.send().await {
         Err(e) => (
             None,
@@ -121,6 +136,34 @@ async fn http_attempt(
             (Some(status), None, head, classify(status, retry_after))
         }
     }
+}
+
+/// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256
+/// of "id.timestamp.body">` per key, space-separated (several keys while a
+/// secret is rotated; receivers accept any one that verifies).
+pub fn signature(keys: &[Vec<u8>], id: &str, timestamp: &str, body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut out = String::new();
+    for key in keys {
+        // HMAC accepts keys of any length; `new_from_slice` cannot fail.
+        let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(key) else {
+            continue;
+        };
+        mac.update(id.as_bytes());
+        mac.update(b".");
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("v1,");
+        out.push_str(
+            &base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+        );
+    }
+    out
 }
 
 /// `Retry-After` is either seconds or an HTTP date.
@@ -189,4 +232,36 @@ fn append_line(
         return Err(format!("{}: {e}", path.display()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Standard Webhooks specification's published test vector.
+    #[test]
+    fn signature_matches_the_spec_vector() {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .unwrap();
+        let sig = signature(
+            std::slice::from_ref(&key),
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            br#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        // Rotation: one signature per key, space-separated, new key first.
+        let two = signature(
+            &[b"another-key-of-16+".to_vec(), key],
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            br#"{"test": 2432232314}"#,
+        );
+        let parts: Vec<_> = two.split(' ').collect();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert!(parts[0].starts_with("v1,") && parts[0] != parts[1]);
+    }
 }

@@ -81,6 +81,7 @@ fn hits(f: Filter, ev: &Event) -> bool {
         name: "r".into(),
         filter: f,
         to: vec!["d".into()],
+        transform: Default::default(),
     }]);
     !rules.route(ev).routes.is_empty()
 }
@@ -208,21 +209,25 @@ fn every_matching_route_fires_and_destinations_are_deduplicated() {
             name: "a".into(),
             filter: filter(&[]),
             to: vec!["x".into(), "y".into()],
+            transform: Default::default(),
         },
         Route {
             name: "b".into(),
             filter: filter(&[("state", &["delivered"])]),
             to: vec!["y".into(), "z".into()],
+            transform: Default::default(),
         },
         Route {
             name: "c".into(),
             filter: filter(&[("state", &["failed"])]),
             to: vec!["w".into()],
+            transform: Default::default(),
         },
     ]);
     let m = rules.route(&status(State::Delivered));
     assert_eq!(m.routes, vec!["a", "b"]);
-    assert_eq!(m.destinations, vec!["x", "y", "z"]);
+    let names: Vec<_> = m.targets.iter().map(|t| t.destination.as_str()).collect();
+    assert_eq!(names, vec!["x", "y", "z"]);
     assert_eq!(rules.route(&status(State::Sent)).routes, vec!["a"]);
     assert_eq!(
         Rules::new(vec![]).route(&status(State::Sent)),

@@ -106,6 +106,11 @@ pub struct Job {
     /// When the next attempt is due (ms since epoch).
     pub due_at: i64,
     pub attempts: Vec<Attempt>,
+    /// Failed attempts that count toward the retry schedule: a breaker
+    /// probe or a disabled destination does not burn one, and a redrive
+    /// starts the schedule again.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 /// One delivery attempt, kept for the operator.
@@ -154,6 +159,13 @@ pub trait Store: Send + Sync + 'static {
     /// The job gave up: moves it to the dead-letter list.
     fn bury_job(&self, job: &Job) -> StoreResult<()>;
     fn dead_jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Moves a dead job back to pending, due at `now_ms`, with a fresh retry
+    /// schedule (its attempt history is kept); `None` if no such dead job.
+    fn redrive(&self, id: u64, now_ms: i64) -> StoreResult<Option<Job>>;
+    /// Marks a destination disabled (`Some(reason)`) or enabled (`None`).
+    fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()>;
+    /// Disabled destinations and why.
+    fn disabled(&self) -> StoreResult<Vec<(String, String)>>;
     /// Waits until everything written so far is durable.
     fn flush(&self) -> Durable;
 }

@@ -19,6 +19,8 @@ const STATE: u8 = b's';
 const JOB: u8 = b'j';
 const DELIVERED: u8 = b'd';
 const DEAD: u8 = b'x';
+/// Destinations disabled by a `410 Gone`, by name.
+const DISABLED: u8 = b'g';
 
 type Waiter = oneshot::Sender<StoreResult<()>>;
 
@@ -83,14 +85,13 @@ impl SledStore {
 
     /// Copies the job to its final place, then removes it from the pending
     /// set: a crash in between leaves it pending (sent again: at-least-once).
-    fn move_job(&self, job: &Job, to: u8) -> StoreResult<()> {
-        self.tree
-            .insert(id_key(to, job.id), encode(job)?)
-            .map_err(io)?;
-        self.tree
-            .remove(id_key(JOB, job.id))
-            .map(|_| ())
-            .map_err(io)
+    /// Moves a job between lists atomically (a crash never leaves it in
+    /// both, which would deliver it twice, or in neither).
+    fn move_job(&self, job: &Job, from: u8, to: u8) -> StoreResult<()> {
+        let mut b = sled::Batch::default();
+        b.insert(id_key(to, job.id), encode(job)?);
+        b.remove(id_key(from, job.id));
+        self.tree.apply_batch(b).map_err(io)
     }
 }
 
@@ -237,15 +238,46 @@ impl Store for SledStore {
             payload: String::new(),
             ..job.clone()
         };
-        self.move_job(&done, DELIVERED)
+        self.move_job(&done, JOB, DELIVERED)
     }
 
     fn bury_job(&self, job: &Job) -> StoreResult<()> {
-        self.move_job(job, DEAD)
+        self.move_job(job, JOB, DEAD)
     }
 
     fn dead_jobs(&self) -> StoreResult<Vec<Job>> {
         self.scan(DEAD)
+    }
+
+    fn redrive(&self, id: u64, now_ms: i64) -> StoreResult<Option<Job>> {
+        let Some(mut job) = self.get::<Job>(&id_key(DEAD, id))? else {
+            return Ok(None);
+        };
+        job.due_at = now_ms;
+        job.retries = 0;
+        self.move_job(&job, DEAD, JOB)?;
+        Ok(Some(job))
+    }
+
+    fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()> {
+        let mut key = vec![DISABLED];
+        key.extend_from_slice(destination.as_bytes());
+        match reason {
+            Some(r) => self.tree.insert(key, encode(&r)?).map(|_| ()),
+            None => self.tree.remove(key).map(|_| ()),
+        }
+        .map_err(io)
+    }
+
+    fn disabled(&self) -> StoreResult<Vec<(String, String)>> {
+        self.tree
+            .scan_prefix([DISABLED])
+            .map(|kv| {
+                let (k, v) = kv.map_err(io)?;
+                let name = String::from_utf8_lossy(&k[1..]).into_owned();
+                Ok((name, decode(&k, &v)?))
+            })
+            .collect()
     }
 }
 
@@ -283,6 +315,7 @@ mod tests {
             created_at: 0,
             due_at: 0,
             attempts: vec![],
+            retries: 0,
         }
     }
 

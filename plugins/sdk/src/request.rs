@@ -330,6 +330,9 @@ mod tests {
         assert_eq!(p.get("n"), Some("1"));
         assert_eq!(p.get("bad"), Some("%zz"));
         // Without a charset the same bytes are not UTF-8 and stay visible.
-        assert_eq!(Params::parse_in(b"t=%E9", Some("latin1")).get("t"), Some("é"));
+        assert_eq!(
+            Params::parse_in(b"t=%E9", Some("latin1")).get("t"),
+            Some("é")
+        );
     }
 }

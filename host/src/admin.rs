@@ -1,0 +1,188 @@
+//! The admin API, on its own listener (loopback by default; a bearer token
+//! is required when it listens anywhere else). JSON in and out; the CLI's
+//! operational commands talk to it while the router runs.
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/destinations` | state of every destination: breaker, disabled, backlog |
+//! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
+//! | GET | `/v1/deliveries?state=dead\|pending&destination=&limit=` | delivery jobs with their attempts |
+//! | POST | `/v1/redrive?job=ID` or `?destination=NAME` | dead jobs back to pending |
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::dispatch::Dispatcher;
+use crate::store::{Job, Store};
+
+pub struct Admin {
+    pub dispatcher: Arc<Dispatcher>,
+    pub store: Arc<dyn Store>,
+    /// Required as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+}
+
+/// A job as the API shows it: the payload is the event, parsed back so the
+/// listing is readable JSON rather than a string of JSON.
+#[derive(Serialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub job: Job,
+    pub event: Option<serde_json::Value>,
+}
+
+impl JobView {
+    pub fn new(mut job: Job) -> Self {
+        let event = serde_json::from_str(&job.payload).ok();
+        job.payload.clear();
+        Self { job, event }
+    }
+}
+
+pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let stream = tokio::select! {
+            a = listener.accept() => match a {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!("admin accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(admin.handle(req)) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn json(status: StatusCode, value: &impl Serialize) -> Reply {
+    let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_default()
+}
+
+fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
+    json(status, &serde_json::json!({ "error": message.to_string() }))
+}
+
+impl Admin {
+    fn handle(&self, req: Request<hyper::body::Incoming>) -> Reply {
+        if let Some(token) = &self.token {
+            let given = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            let ok = given.is_some_and(|g| {
+                use subtle::ConstantTimeEq as _;
+                bool::from(g.as_bytes().ct_eq(token.as_bytes()))
+            });
+            if !ok {
+                return error(StatusCode::UNAUTHORIZED, "bearer token required");
+            }
+        }
+        let query: Vec<(String, String)> =
+            form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect();
+        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+        let result = match (req.method(), segments.as_slice()) {
+            (&Method::GET, ["healthz"]) => {
+                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
+            }
+            (&Method::GET, ["v1", "destinations"]) => {
+                Ok(json(StatusCode::OK, &self.dispatcher.status()))
+            }
+            (&Method::POST, ["v1", "destinations", name, "enable"]) => {
+                match self.dispatcher.enable(name) {
+                    Ok(true) => Ok(json(StatusCode::OK, &serde_json::json!({"enabled": name}))),
+                    Ok(false) => Ok(error(
+                        StatusCode::NOT_FOUND,
+                        format!("no destination `{name}`"),
+                    )),
+                    Err(e) => Err(e),
+                }
+            }
+            (&Method::GET, ["v1", "deliveries"]) => {
+                self.deliveries(q("state"), q("destination"), q("limit"))
+            }
+            (&Method::POST, ["v1", "redrive"]) => {
+                let job = q("job").map(str::parse::<u64>);
+                match (job, q("destination")) {
+                    (Some(Err(_)), _) => {
+                        Ok(error(StatusCode::BAD_REQUEST, "`job` must be a number"))
+                    }
+                    (None, None) => Ok(error(
+                        StatusCode::BAD_REQUEST,
+                        "give `job` or `destination`",
+                    )),
+                    (job, dest) => {
+                        self.dispatcher
+                            .redrive(job.and_then(Result::ok), dest)
+                            .map(|jobs| {
+                                let ids: Vec<u64> = jobs.iter().map(|j| j.id).collect();
+                                json(StatusCode::OK, &serde_json::json!({"redriven": ids}))
+                            })
+                    }
+                }
+            }
+            _ => Ok(error(
+                StatusCode::NOT_FOUND,
+                "no such admin endpoint (see README: Admin API)",
+            )),
+        };
+        result.unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))
+    }
+
+    fn deliveries(
+        &self,
+        state: Option<&str>,
+        destination: Option<&str>,
+        limit: Option<&str>,
+    ) -> crate::store::StoreResult<Reply> {
+        let limit = limit.and_then(|l| l.parse().ok()).unwrap_or(100usize);
+        let jobs = match state.unwrap_or("dead") {
+            "dead" => self.store.dead_jobs()?,
+            "pending" => self.store.pending_jobs()?,
+            other => {
+                return Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    format!("state `{other}`: want dead or pending"),
+                ));
+            }
+        };
+        let views: Vec<JobView> = jobs
+            .into_iter()
+            .filter(|j| destination.is_none_or(|d| j.destination == d))
+            .take(limit)
+            .map(JobView::new)
+            .collect();
+        Ok(json(StatusCode::OK, &views))
+    }
+}

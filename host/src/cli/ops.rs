@@ -1,0 +1,350 @@
+//! Operational commands (`destinations`, `deliveries`, `redrive`): they
+//! talk to a running router's admin API, or, when none answers, open the
+//! store directly (the router is stopped; sled's lock makes sure of it).
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::admin::JobView;
+use crate::config::{Config, Overrides};
+use crate::server::StartError;
+use crate::store::{SledStore, Store};
+
+#[derive(clap::Args)]
+pub struct OpsTarget {
+    /// The config file (for the admin address, token and data directory).
+    #[arg(long, short, default_value = "config.toml", env = "SWITCHBOARD_CONFIG")]
+    pub config: PathBuf,
+    /// Admin API base URL, overriding the config's `admin.listen`.
+    #[arg(long, env = "SWITCHBOARD_ADMIN")]
+    pub admin: Option<String>,
+    /// Data directory, overriding `store.data_dir` (used when the router is stopped).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where operations go: a running router, or the store of a stopped one.
+enum Conn {
+    Api {
+        base: String,
+        token: Option<String>,
+        client: reqwest::Client,
+    },
+    Store(SledStore, Box<Config>),
+}
+
+fn fail(msg: impl std::fmt::Display) -> StartError {
+    StartError::Other(anyhow::anyhow!("{msg}"))
+}
+
+impl OpsTarget {
+    async fn connect(&self) -> Result<Conn, StartError> {
+        let config = Config::load(
+            &self.config,
+            &Overrides {
+                data_dir: self.data_dir.clone(),
+                ..Overrides::default()
+            },
+        )?;
+        let base = self.admin.clone().or_else(|| {
+            config
+                .admin
+                .as_ref()
+                .map(|a| format!("http://{}", a.listen))
+        });
+        if let Some(base) = base {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .map_err(fail)?;
+            let token = config.admin.as_ref().and_then(|a| a.token.clone());
+            let probe = client.get(format!("{base}/healthz")).send().await;
+            match probe {
+                Ok(_) => {
+                    return Ok(Conn::Api {
+                        base,
+                        token,
+                        client,
+                    });
+                }
+                Err(e) if e.is_connect() => {}
+                Err(e) => return Err(fail(format!("admin API at {base}: {e}"))),
+            }
+        }
+        let store = SledStore::open(&config.data_dir).map_err(|e| {
+            fail(format!(
+                "no router answers on the admin API, and the store cannot be opened ({e}); \
+                 is a router running with another admin address? (use --admin)"
+            ))
+        })?;
+        Ok(Conn::Store(store, Box::new(config)))
+    }
+}
+
+impl Conn {
+    async fn call(&self, method: reqwest::Method, path: &str) -> Result<Value, StartError> {
+        let Conn::Api {
+            base,
+            token,
+            client,
+        } = self
+        else {
+            return Err(fail("not connected to an admin API"));
+        };
+        let mut req = client.request(method, format!("{base}{path}"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| fail(format!("admin API: {e}")))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| fail(format!("admin API: {e}")))?;
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(fail(format!(
+                "admin API answered {status}: {}",
+                body["error"].as_str().unwrap_or("?")
+            )));
+        }
+        Ok(body)
+    }
+}
+
+fn store_err(e: crate::store::StoreError) -> StartError {
+    fail(e)
+}
+
+pub async fn destinations(t: &OpsTarget, enable: Option<&str>) -> Result<(), StartError> {
+    let conn = t.connect().await?;
+    if let Some(name) = enable {
+        match &conn {
+            Conn::Api { .. } => {
+                conn.call(
+                    reqwest::Method::POST,
+                    &format!("/v1/destinations/{name}/enable"),
+                )
+                .await?;
+            }
+            Conn::Store(store, config) => {
+                if !config.destinations.contains_key(name) {
+                    return Err(fail(format!(
+                        "no destination `{name}` in {}",
+                        config.file.display()
+                    )));
+                }
+                store.set_disabled(name, None).map_err(store_err)?;
+            }
+        }
+        println!("destination {name} enabled");
+        return Ok(());
+    }
+    let rows = match &conn {
+        Conn::Api { .. } => conn.call(reqwest::Method::GET, "/v1/destinations").await?,
+        Conn::Store(store, config) => {
+            let pending = store.pending_jobs().map_err(store_err)?;
+            let disabled = store.disabled().map_err(store_err)?;
+            let dead = store.dead_jobs().map_err(store_err)?;
+            Value::Array(
+                config
+                    .destinations
+                    .keys()
+                    .map(|name| {
+                        json!({
+                            "name": name,
+                            "breaker": "stopped",
+                            "disabled": disabled.iter().find(|(d, _)| d == name).map(|(_, r)| r),
+                            "backlog": pending.iter().filter(|j| &j.destination == name).count(),
+                            "dead": dead.iter().filter(|j| &j.destination == name).count(),
+                            "inflight": 0,
+                        })
+                    })
+                    .collect(),
+            )
+        }
+    };
+    if t.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let table: Vec<Vec<String>> = rows
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let state = match r["disabled"].as_str() {
+                Some(why) => format!("disabled ({why})"),
+                None => r["breaker"].as_str().unwrap_or("?").to_owned(),
+            };
+            vec![
+                text(&r["name"]),
+                state,
+                text(&r["backlog"]),
+                text(&r["inflight"]),
+            ]
+        })
+        .collect();
+    print_table(&["DESTINATION", "STATE", "BACKLOG", "IN FLIGHT"], &table);
+    Ok(())
+}
+
+pub async fn deliveries(
+    t: &OpsTarget,
+    pending: bool,
+    destination: Option<&str>,
+    limit: usize,
+) -> Result<(), StartError> {
+    let conn = t.connect().await?;
+    let state = if pending { "pending" } else { "dead" };
+    let jobs = match &conn {
+        Conn::Api { .. } => {
+            let mut path = format!("/v1/deliveries?state={state}&limit={limit}");
+            if let Some(d) = destination {
+                path.push_str(&format!("&destination={d}"));
+            }
+            conn.call(reqwest::Method::GET, &path).await?
+        }
+        Conn::Store(store, _) => {
+            let jobs = if pending {
+                store.pending_jobs()
+            } else {
+                store.dead_jobs()
+            }
+            .map_err(store_err)?;
+            let views: Vec<JobView> = jobs
+                .into_iter()
+                .filter(|j| destination.is_none_or(|d| j.destination == d))
+                .take(limit)
+                .map(JobView::new)
+                .collect();
+            serde_json::to_value(views).map_err(fail)?
+        }
+    };
+    if t.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&jobs).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = jobs
+        .as_array()
+        .map(|a| a.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .map(|j| {
+            let attempts = j["attempts"]
+                .as_array()
+                .map(|a| a.as_slice())
+                .unwrap_or_default();
+            let last = attempts.last();
+            let outcome = last.map_or("-".to_owned(), |a| match a["status"].as_u64() {
+                Some(s) => format!("HTTP {s}"),
+                None => a["error"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .chars()
+                    .take(60)
+                    .collect(),
+            });
+            vec![
+                text(&j["id"]),
+                text(&j["destination"]),
+                text(&j["event_id"]),
+                attempts.len().to_string(),
+                outcome,
+            ]
+        })
+        .collect();
+    print_table(&["JOB", "DESTINATION", "EVENT", "ATTEMPTS", "LAST"], &rows);
+    Ok(())
+}
+
+pub async fn redrive(
+    t: &OpsTarget,
+    job: Option<u64>,
+    destination: Option<&str>,
+) -> Result<(), StartError> {
+    if job.is_none() && destination.is_none() {
+        return Err(fail("give --job ID or --destination NAME"));
+    }
+    let conn = t.connect().await?;
+    let ids: Vec<u64> = match &conn {
+        Conn::Api { .. } => {
+            let q = match (job, destination) {
+                (Some(id), _) => format!("job={id}"),
+                (None, Some(d)) => format!("destination={d}"),
+                (None, None) => unreachable!("checked above"),
+            };
+            let v = conn
+                .call(reqwest::Method::POST, &format!("/v1/redrive?{q}"))
+                .await?;
+            serde_json::from_value(v["redriven"].clone()).unwrap_or_default()
+        }
+        Conn::Store(store, _) => {
+            let mut ids = Vec::new();
+            for j in store.dead_jobs().map_err(store_err)? {
+                if job.is_none_or(|id| j.id == id)
+                    && destination.is_none_or(|d| j.destination == d)
+                    && store
+                        .redrive(j.id, crate::time::now_ms())
+                        .map_err(store_err)?
+                        .is_some()
+                {
+                    ids.push(j.id);
+                }
+            }
+            store.flush().await.map_err(store_err)?;
+            ids
+        }
+    };
+    if t.json {
+        println!("{}", json!({ "redriven": ids }));
+    } else if ids.is_empty() {
+        println!("no dead deliveries matched");
+    } else {
+        println!("redrove {} deliveries: {ids:?}", ids.len());
+    }
+    Ok(())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(header.to_vec());
+    for r in rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+}
