@@ -350,7 +350,9 @@ pub fn stable_id(parts: &[&str]) -> String {
     for (i, part) in parts.iter().enumerate() {
         // A separator byte that text cannot contain keeps ("ab","c") and
         // ("a","bc") apart.
-        let bytes = part.bytes().chain(std::iter::once(0xff_u8.wrapping_sub(i as u8)));
+        let bytes = part
+            .bytes()
+            .chain(std::iter::once(0xff_u8.wrapping_sub(i as u8)));
         for byte in bytes {
             a = (a ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
             b = (b ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
