@@ -1,0 +1,511 @@
+//! Vonage (Nexmo): SMS API delivery receipts and inbound messages (GET
+//! query, POST form or POST JSON) signed with the `sig` parameter, and
+//! Messages API status and inbound webhooks signed with a JWT. See
+//! README.md beside this file.
+
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use serde_json::Value;
+use sha2::Sha512;
+use switchboard_plugin_sdk::request::json_scalar;
+use switchboard_plugin_sdk::sign::{
+    base64_decode, constant_time_eq, hmac_sha1, hmac_sha256, sha256_hex, verify_hex,
+};
+use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
+use switchboard_plugin_sdk::types::{ConfigKey, Route};
+use switchboard_plugin_sdk::*;
+
+pub struct Vonage;
+switchboard_plugin_sdk::export_plugin!(Vonage);
+
+/// SMS API delivery receipt `status` values.
+pub const DLR_STATUSES: StatusTable = &[
+    ("accepted", DeliveryState::Accepted),
+    ("buffered", DeliveryState::Queued),
+    ("delivered", DeliveryState::Delivered),
+    ("expired", DeliveryState::Expired),
+    ("failed", DeliveryState::Failed),
+    ("rejected", DeliveryState::Failed),
+    ("unknown", DeliveryState::Unknown),
+];
+
+/// Messages API status webhook `status` values.
+pub const MESSAGES_STATUSES: StatusTable = &[
+    ("submitted", DeliveryState::Sent),
+    ("delivered", DeliveryState::Delivered),
+    ("read", DeliveryState::Read),
+    ("undeliverable", DeliveryState::Undelivered),
+    ("rejected", DeliveryState::Failed),
+];
+
+/// Signature fields: checked, never part of an event.
+const SIGNATURE_FIELDS: &[&str] = &["sig"];
+const DLR_FIELDS: &[&str] = &[
+    "messageId",
+    "msisdn",
+    "to",
+    "status",
+    "err-code",
+    "scts",
+    "client-ref",
+    "sig",
+];
+const MO_FIELDS: &[&str] = &[
+    "messageId",
+    "msisdn",
+    "to",
+    "text",
+    "message-timestamp",
+    "sig",
+];
+const MESSAGES_STATUS_FIELDS: &[&str] = &[
+    "message_uuid",
+    "to",
+    "from",
+    "status",
+    "timestamp",
+    "channel",
+    "client_ref",
+    "error.title",
+];
+const MESSAGES_INBOUND_FIELDS: &[&str] = &[
+    "message_uuid",
+    "to",
+    "from",
+    "text",
+    "timestamp",
+    "channel",
+    "client_ref",
+];
+/// Messages API inbound media objects (`image.url`, ...).
+const MEDIA_KINDS: &[&str] = &["image", "audio", "video", "file", "vcard", "sticker"];
+
+const DEFAULT_TOLERANCE_SECS: i64 = 300;
+
+impl Plugin for Vonage {
+    fn describe() -> PluginInfo {
+        PluginInfo {
+            name: "vonage".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Vonage SMS API delivery receipts and inbound SMS (signed `sig`), Messages API status and inbound (JWT)".into(),
+            routes: vec![
+                Route::new(
+                    &[Method::Get, Method::Post],
+                    "/vonageCallback",
+                    "delivery receipt (SMS API) or message status (Messages API)",
+                ),
+                Route::new(
+                    &[Method::Get, Method::Post],
+                    "/vonageIncoming/{app_code}",
+                    "inbound message (SMS API or Messages API)",
+                ),
+            ],
+            config_keys: vec![
+                ConfigKey::new(
+                    "signature_secret",
+                    false,
+                    true,
+                    "Signature secret: checks the SMS API `sig` parameter and the Messages API JWT; when set, unsigned requests are refused",
+                ),
+                ConfigKey::new(
+                    "signature_method",
+                    false,
+                    false,
+                    "The account's SMS signature method: md5hash, md5, sha1, sha256 (default) or sha512",
+                ),
+                ConfigKey::new(
+                    "timestamp_tolerance_secs",
+                    false,
+                    false,
+                    "Refuse signed requests whose timestamp is further than this from now (default 300, 0 disables)",
+                ),
+            ],
+            accept_reply: build::reply(200),
+        }
+    }
+
+    fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
+        let json = if req.looks_like_json() {
+            let v = req.json()?;
+            if !v.is_object() {
+                return Err(bad_request("webhook body is not a JSON object"));
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let secret = config.get("signature_secret").filter(|s| !s.is_empty());
+        let tolerance = tolerance(config)?;
+
+        // Messages API: JSON with a `message_uuid`, signed with a JWT.
+        if let Some(v) = json.as_ref().filter(|v| v.get("message_uuid").is_some()) {
+            if let Some(secret) = secret {
+                verify_jwt(req, secret, tolerance)?;
+            }
+            let event = if v.get("status").is_some() {
+                messages_status(v)?
+            } else {
+                messages_inbound(v)?
+            };
+            return Ok(Outcome::events(vec![event]));
+        }
+
+        // SMS API: the same fields in a query, a form or a JSON object.
+        let p = match &json {
+            Some(v) => Params::from_json(v),
+            None => req.params().clone(),
+        };
+        if p.0.is_empty() {
+            return Err(bad_request("no parameters in the query or the body"));
+        }
+        if let Some(secret) = secret {
+            let method = config.get("signature_method").unwrap_or("sha256");
+            verify_sig(&p, secret, method, tolerance, req.received_at())?;
+        }
+        let event = if p.get("status").is_some() {
+            sms_dlr(&p)?
+        } else if p.get("msisdn").is_some() {
+            sms_inbound(&p)?
+        } else {
+            return Err(bad_request(
+                "neither a delivery receipt (`status`) nor an inbound message (`msisdn`, `text`)",
+            ));
+        };
+        Ok(Outcome::events(vec![event]))
+    }
+}
+
+// ------------------------------------------------------------- SMS API
+
+fn sms_dlr(p: &Params) -> Result<Event, PluginError> {
+    let id = p.require("messageId")?;
+    let status = p.require("status")?;
+    let mut ds = DeliveryStatus::new(id, map_status(DLR_STATUSES, status), status);
+    ds.to = p.opt("msisdn");
+    ds.from = p.opt("to");
+    ds.error_code = p.opt("err-code").filter(|c| c != "0");
+    ds.message_ref = p.opt("client-ref");
+    ds.occurred_at = p.get("scts").and_then(scts_ms).or_else(|| {
+        p.get("message-timestamp")
+            .and_then(|t| parse_datetime(t, 0))
+    });
+    let extra = p.extra(DLR_FIELDS);
+    Ok(Event::new(
+        format!("{id}:{}", status.trim().to_ascii_lowercase()),
+        EventKind::DeliveryStatus(ds),
+    )
+    .with_extra(extra))
+}
+
+fn sms_inbound(p: &Params) -> Result<Event, PluginError> {
+    let from = p.require("msisdn")?;
+    let to = p.get("to").unwrap_or("");
+    let text = p.get("text").unwrap_or("");
+    let when = p.get("message-timestamp").unwrap_or("");
+    let id = p
+        .opt("messageId")
+        .unwrap_or_else(|| short_hash(&[from, to, when, text]));
+    let mut msg = InboundMessage::new(&id, from, to, text);
+    msg.occurred_at = parse_datetime(when, 0);
+    Ok(Event::new(id, EventKind::InboundMessage(msg)).with_extra(p.extra(MO_FIELDS)))
+}
+
+/// `scts`: the carrier's `YYMMDDhhmm`, UTC.
+fn scts_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if !(s.len() == 10 || s.len() == 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = |i: usize| s.get(i..i + 2)?.parse::<u32>().ok();
+    let sec = if s.len() == 12 { n(10)? } else { 0 };
+    unix_ms(2000 + i64::from(n(0)?), n(2)?, n(4)?, n(6)?, n(8)?, sec, 0)
+}
+
+/// The SMS API signature: every parameter but `sig`, sorted by name, as
+/// `&name=value` with `&` and `=` in values turned to `_`; then
+/// `md5(base + secret)` (md5hash) or the HMAC of the base keyed by the
+/// secret, in hex. The signed `timestamp` must be recent.
+fn verify_sig(
+    p: &Params,
+    secret: &str,
+    method: &str,
+    tolerance: i64,
+    received_at: i64,
+) -> Result<(), PluginError> {
+    let sig = p
+        .get("sig")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| unauthorized("missing `sig` (signed webhooks are configured)"))?;
+    let expected = sig_bytes(p, secret, method)?;
+    if !verify_hex(sig, &expected) {
+        return Err(unauthorized("`sig` does not match"));
+    }
+    if tolerance > 0 {
+        let ts = p
+            .get("timestamp")
+            .and_then(|t| t.trim().parse::<i64>().ok())
+            .ok_or_else(|| unauthorized("signed request without a numeric `timestamp`"))?;
+        check_age(ts, tolerance, received_at)?;
+    }
+    Ok(())
+}
+
+/// The expected signature bytes for `p` (see [`verify_sig`]).
+pub fn sig_bytes(p: &Params, secret: &str, method: &str) -> Result<Vec<u8>, PluginError> {
+    let base = signature_base(p);
+    let key = secret.as_bytes();
+    Ok(match method.trim().to_ascii_lowercase().as_str() {
+        "md5hash" => Md5::digest(format!("{base}{secret}").as_bytes()).to_vec(),
+        "md5" => {
+            let mut mac = <Hmac<Md5> as Mac>::new_from_slice(key)
+                .map_err(|_| PluginError::Internal("HMAC-MD5 key".into()))?;
+            mac.update(base.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        "sha1" => hmac_sha1(key, base.as_bytes()),
+        "sha256" => hmac_sha256(key, base.as_bytes()),
+        "sha512" => {
+            let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(key)
+                .map_err(|_| PluginError::Internal("HMAC-SHA512 key".into()))?;
+            mac.update(base.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        other => {
+            return Err(PluginError::Internal(format!(
+                "unknown signature_method `{other}` (md5hash, md5, sha1, sha256 or sha512)"
+            )));
+        }
+    })
+}
+
+/// `&a=1&b=x_y` from the parameters (last value of a repeated name).
+pub fn signature_base(p: &Params) -> String {
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for (k, v) in p.iter() {
+        if SIGNATURE_FIELDS.contains(&k) {
+            continue;
+        }
+        match pairs.iter_mut().find(|(ek, _)| *ek == k) {
+            Some(entry) => entry.1 = v,
+            None => pairs.push((k, v)),
+        }
+    }
+    pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut base = String::new();
+    for (k, v) in pairs {
+        base.push('&');
+        base.push_str(k);
+        base.push('=');
+        base.push_str(&v.replace(['&', '='], "_"));
+    }
+    base
+}
+
+// ------------------------------------------------------------ Messages API
+
+fn messages_status(v: &Value) -> Result<Event, PluginError> {
+    let id = text(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
+    let status = text(v, "status").ok_or_else(|| bad_request("missing `status`"))?;
+    let mut ds = DeliveryStatus::new(&id, map_status(MESSAGES_STATUSES, &status), &status);
+    ds.to = text(v, "to");
+    ds.from = text(v, "from");
+    ds.channel = channel_of(text(v, "channel").as_deref());
+    ds.occurred_at = text(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    ds.message_ref = text(v, "client_ref");
+    ds.error_code = v.get("error").and_then(|e| {
+        text(e, "title").or_else(|| {
+            // `type` is a URL ending in the code.
+            text(e, "type").and_then(|t| t.rsplit('/').next().map(str::to_owned))
+        })
+    });
+    let extra = flatten(v)
+        .into_iter()
+        .filter(|(k, _)| !MESSAGES_STATUS_FIELDS.contains(&k.as_str()))
+        .collect();
+    Ok(Event::new(
+        format!("{id}:{}", status.to_ascii_lowercase()),
+        EventKind::DeliveryStatus(ds),
+    )
+    .with_extra(extra))
+}
+
+fn messages_inbound(v: &Value) -> Result<Event, PluginError> {
+    let id = text(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
+    let from = text(v, "from").ok_or_else(|| bad_request("missing `from`"))?;
+    let to = text(v, "to").unwrap_or_default();
+    let body = v.get("text").and_then(json_scalar).unwrap_or_default();
+    let mut msg = InboundMessage::new(&id, &from, &to, &body);
+    msg.channel = channel_of(text(v, "channel").as_deref());
+    msg.occurred_at = text(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    msg.message_ref = text(v, "client_ref");
+    let mut mapped_urls = Vec::new();
+    for kind in MEDIA_KINDS {
+        if let Some(url) = v.get(*kind).and_then(|m| text(m, "url")) {
+            msg.media.push(Media {
+                url,
+                content_type: media_type(kind),
+            });
+            mapped_urls.push(format!("{kind}.url"));
+        }
+    }
+    let extra = flatten(v)
+        .into_iter()
+        .filter(|(k, _)| !MESSAGES_INBOUND_FIELDS.contains(&k.as_str()) && !mapped_urls.contains(k))
+        .collect();
+    Ok(Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra))
+}
+
+fn media_type(kind: &str) -> Option<String> {
+    match kind {
+        "vcard" => Some("text/vcard".into()),
+        // Only the family is known: `image`, `audio`, `video`.
+        "image" | "audio" | "video" => Some(format!("{kind}/*")),
+        _ => None,
+    }
+}
+
+fn channel_of(channel: Option<&str>) -> Channel {
+    match channel.map(str::to_ascii_lowercase).as_deref() {
+        Some("sms") | None => Channel::Sms,
+        Some("mms") => Channel::Mms,
+        Some("whatsapp") => Channel::Whatsapp,
+        Some("viber_service" | "viber") => Channel::Viber,
+        Some("rcs") => Channel::Rcs,
+        Some(_) => Channel::Other,
+    }
+}
+
+/// The Messages API's `Authorization: Bearer <JWT>`: HS256 keyed by the
+/// signature secret; `payload_hash` (if present) is the SHA-256 of the body
+/// and `iat` must be recent.
+fn verify_jwt(req: &Request, secret: &str, tolerance: i64) -> Result<(), PluginError> {
+    let auth = req.header("authorization").ok_or_else(|| {
+        unauthorized("missing Authorization bearer token (signed webhooks are configured)")
+    })?;
+    let token = auth
+        .trim()
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.trim().strip_prefix("bearer "))
+        .ok_or_else(|| unauthorized("Authorization is not a bearer token"))?
+        .trim();
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(unauthorized("bearer token is not a JWT"));
+    };
+    let header: Value = b64url_json(header_b64).ok_or_else(|| unauthorized("bad JWT header"))?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") {
+        return Err(unauthorized("JWT is not HS256"));
+    }
+    let expected = hmac_sha256(
+        secret.as_bytes(),
+        format!("{header_b64}.{payload}").as_bytes(),
+    );
+    let given = b64url(signature).ok_or_else(|| unauthorized("bad JWT signature encoding"))?;
+    if !constant_time_eq(&given, &expected) {
+        return Err(unauthorized("JWT signature does not match"));
+    }
+    let claims: Value = b64url_json(payload).ok_or_else(|| unauthorized("bad JWT payload"))?;
+    if let Some(hash) = claims.get("payload_hash").and_then(Value::as_str)
+        && !hash.eq_ignore_ascii_case(&sha256_hex(req.body()))
+    {
+        return Err(unauthorized("JWT payload_hash does not match the body"));
+    }
+    if tolerance > 0 {
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| unauthorized("JWT without `iat`"))?;
+        check_age(iat, tolerance, req.received_at())?;
+    }
+    Ok(())
+}
+
+fn b64url(s: &str) -> Option<Vec<u8>> {
+    let mut std: String = s
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !std.len().is_multiple_of(4) {
+        std.push('=');
+    }
+    base64_decode(&std)
+}
+
+fn b64url_json(s: &str) -> Option<Value> {
+    serde_json::from_slice(&b64url(s)?).ok()
+}
+
+fn check_age(ts_secs: i64, tolerance: i64, received_at_ms: i64) -> Result<(), PluginError> {
+    let age = received_at_ms.div_euclid(1000).saturating_sub(ts_secs);
+    if age.saturating_abs() > tolerance {
+        return Err(unauthorized(format!(
+            "signed timestamp is {age} s away from now (tolerance {tolerance} s)"
+        )));
+    }
+    Ok(())
+}
+
+fn tolerance(config: &Config) -> Result<i64, PluginError> {
+    match config.get("timestamp_tolerance_secs").map(str::trim) {
+        None | Some("") => Ok(DEFAULT_TOLERANCE_SECS),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|t| *t >= 0)
+            .ok_or_else(|| PluginError::Internal(format!("bad timestamp_tolerance_secs `{v}`"))),
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(json_scalar)
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Every scalar under its dotted path (`usage.price`, `error.detail`).
+fn flatten(v: &Value) -> Vec<(String, String)> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
+        let join = |k: &str| {
+            if path.is_empty() {
+                k.to_owned()
+            } else {
+                format!("{path}.{k}")
+            }
+        };
+        match v {
+            Value::Object(map) => map.iter().for_each(|(k, c)| walk(c, &join(k), out)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| walk(c, &join(&i.to_string()), out)),
+            other => {
+                if let Some(s) = json_scalar(other) {
+                    out.push((path.to_owned(), s));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, "", &mut out);
+    out
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut h = sha256_hex(parts.join("\n").as_bytes());
+    h.truncate(24);
+    h
+}
+
+#[cfg(test)]
+mod tests;
