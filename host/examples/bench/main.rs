@@ -6,11 +6,16 @@
 //!    separate processes, driven by the same keep-alive load generator with
 //!    unique signed Twilio callbacks; then the router at half its peak rate
 //!    for the ack latency.
-//! 2. Plugin: one twilio `handle` call in a fresh instance, beside the same
+//! 2. Delivery: signed deliveries per second from a backlog to a local
+//!    receiver, beside the same receiver driven directly; and the latency
+//!    from a callback's ack to its delivery (`delivery.rs`).
+//! 3. Plugin: one twilio `handle` call in a fresh instance, beside the same
 //!    parser compiled natively.
 //!
-//! `bench http` or `bench plugin` runs one part; `bench bare` (internal)
-//! runs the bare server and prints its address.
+//! `bench http`, `bench delivery` or `bench plugin` runs one part; `bench
+//! bare` (internal) runs the bare server and prints its address.
+
+mod delivery;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,9 +29,9 @@ use hmac::{Hmac, Mac};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const TOKEN: &str = "bench-auth-token";
-const CONNECTIONS: usize = 64;
-const PHASE: Duration = Duration::from_secs(5);
+pub(crate) const TOKEN: &str = "bench-auth-token";
+pub(crate) const CONNECTIONS: usize = 64;
+pub(crate) const PHASE: Duration = Duration::from_secs(5);
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -42,10 +47,13 @@ fn main() -> anyhow::Result<()> {
         num_cores()
     );
     let only = args.get(1).map(String::as_str);
-    if only != Some("plugin") {
+    if only.is_none() || only == Some("http") {
         rt.block_on(http_bench(&root))?;
     }
-    if only != Some("http") {
+    if only.is_none() || only == Some("delivery") {
+        rt.block_on(delivery::bench(&root))?;
+    }
+    if only.is_none() || only == Some("plugin") {
         plugin_bench(&root)?;
     }
     Ok(())
@@ -85,7 +93,7 @@ async fn bare_server() -> anyhow::Result<()> {
 }
 
 /// A child process that printed `... http://ADDR`; killed on drop.
-struct Proc(Child, SocketAddr);
+pub(crate) struct Proc(Child, pub(crate) SocketAddr);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -94,7 +102,7 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(cmd: &mut Command) -> anyhow::Result<Proc> {
+pub(crate) fn spawn(cmd: &mut Command) -> anyhow::Result<Proc> {
     use std::io::BufRead;
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
     let out = child
@@ -115,7 +123,7 @@ fn spawn(cmd: &mut Command) -> anyhow::Result<Proc> {
 
 /// The router with the twilio plugin; with `sink`, every event is forwarded
 /// there, without, events are captured and normalized but match no route.
-fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyhow::Result<Proc> {
+pub(crate) fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir.join("plugins"))?;
     std::fs::copy(
         root.join("dist/plugins/twilio.wasm"),
@@ -135,7 +143,14 @@ fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyhow::Result<P
     let exe = root.join("target/release/switchboard");
     spawn(
         Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--config",
+            ])
             .arg(dir.join("config.toml"))
             .arg("--data-dir")
             .arg(dir.join("data"))
@@ -146,10 +161,18 @@ fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyhow::Result<P
 // ---------------------------------------------------------------- load
 
 /// Signed, unique Twilio status callbacks (each its own message).
-fn twilio_requests(n: usize, host: &str) -> Vec<Vec<u8>> {
+/// A message id unique per (batch name, index), so batches never collide.
+pub(crate) fn sid(batch: &str, i: usize) -> String {
+    let h = batch.bytes().fold(0x811c9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x01000193)
+    });
+    format!("SM{h:08x}{i:024x}")
+}
+
+pub(crate) fn twilio_requests(n: usize, host: &str) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
-            let sid = format!("SM{i:032x}");
+            let sid = sid(host, i);
             let mut params = [
                 ("AccountSid", "AC00000000000000000000000000000001".to_string()),
                 ("ApiVersion", "2010-04-01".into()),
@@ -180,7 +203,7 @@ fn twilio_requests(n: usize, host: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-struct Run {
+pub(crate) struct Run {
     ok: usize,
     errors: usize,
     latencies_us: Vec<u64>,
@@ -188,17 +211,17 @@ struct Run {
 }
 
 impl Run {
-    fn rate(&self) -> f64 {
+    pub(crate) fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
-    fn pct(&self, p: f64) -> f64 {
+    pub(crate) fn pct(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;
         }
         let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
         self.latencies_us[i] as f64 / 1000.0
     }
-    fn line(&self, name: &str) -> String {
+    pub(crate) fn line(&self, name: &str) -> String {
         format!(
             "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
             self.rate(),
@@ -213,7 +236,7 @@ impl Run {
 /// Drives `addr` with keep-alive connections for `PHASE`. With `rate`, each
 /// connection sends on a fixed schedule and latency counts from the
 /// scheduled time (no coordinated omission); without, as fast as it can.
-async fn load(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, rate: Option<f64>) -> Run {
+pub(crate) async fn load(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, rate: Option<f64>) -> Run {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + PHASE;
@@ -288,7 +311,7 @@ async fn load(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, rate: Option<f64>) -> R
 }
 
 /// Reads one HTTP/1.1 response with a Content-Length body; its status.
-async fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
+pub(crate) async fn read_response(s: &mut TcpStream, buf: &mut [u8]) -> Option<u16> {
     let mut filled = 0;
     loop {
         let n = s.read(&mut buf[filled..]).await.ok()?;
