@@ -306,7 +306,7 @@ fn check_timestamp(
         return Ok(());
     }
     let ts = require(msg, "Timestamp")?;
-    let at = utc_time(ts).ok_or_else(|| bad_request(format!("bad Timestamp `{ts}`")))?;
+    let at = parse_datetime(ts, 0).ok_or_else(|| bad_request(format!("bad Timestamp `{ts}`")))?;
     let skew = (req.received_at() - at).abs();
     if skew > tolerance.saturating_mul(1000) {
         return Err(unauthorized(format!(
@@ -477,7 +477,7 @@ fn notification(envelope: &Map<String, Value>) -> Result<Vec<Event>, PluginError
     let rec = record
         .as_object()
         .ok_or_else(|| bad_request("`Message` is not a JSON object"))?;
-    let sns_time = field(envelope, "Timestamp").and_then(utc_time);
+    let sns_time = field(envelope, "Timestamp").and_then(|t| parse_datetime(t, 0));
     let mut envelope_extra = Vec::new();
     for (k, v) in envelope {
         if k != "Message" {
@@ -516,7 +516,9 @@ fn notification(envelope: &Map<String, Value>) -> Result<Vec<Event>, PluginError
     ds.occurred_at = rec
         .get("eventTimestamp")
         .and_then(Value::as_i64)
-        .or_else(|| pointer_str(&record, "/notification/timestamp").and_then(utc_time))
+        .or_else(|| {
+            pointer_str(&record, "/notification/timestamp").and_then(|t| parse_datetime(t, 0))
+        })
         .or(sns_time);
     if matches!(
         ds.state,
@@ -612,12 +614,6 @@ fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String
             }
         }
     }
-}
-
-/// A UTC date-time string in ms. The SDK parser slices by bytes, so only
-/// ASCII reaches it (anything else is not a date anyway).
-fn utc_time(s: &str) -> Option<i64> {
-    s.is_ascii().then(|| parse_datetime(s, 0)).flatten()
 }
 
 #[cfg(test)]

@@ -180,7 +180,7 @@ fn delivery(r: &Map<String, Value>) -> Result<Event, PluginError> {
     ds.channel = channel_of(r);
     ds.occurred_at = ["seenAt", "doneAt", "sentAt"]
         .iter()
-        .find_map(|k| text(r, k).and_then(utc_time));
+        .find_map(|k| text(r, k).and_then(|t| parse_datetime(t, 0)));
     ds.message_ref = text(r, "callbackData").map(str::to_owned);
     ds.campaign_id = text(r, "bulkId").map(str::to_owned);
     // `error.id` 0 is NO_ERROR.
@@ -210,7 +210,7 @@ fn inbound(r: &Map<String, Value>) -> Result<Event, PluginError> {
     };
     let mut msg = InboundMessage::new(&id, from, to, body);
     msg.channel = channel_of(r);
-    msg.occurred_at = received.and_then(utc_time);
+    msg.occurred_at = received.and_then(|t| parse_datetime(t, 0));
     msg.message_ref = text(r, "callbackData").map(str::to_owned);
     let mut extra = Vec::new();
     flatten_object(r, INBOUND_MAPPED, &mut extra);
@@ -244,12 +244,6 @@ fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String
             }
         }
     }
-}
-
-/// Infobip's `yyyy-MM-dd'T'HH:mm:ss.SSSZ` (`+0000`) in ms. The SDK parser
-/// slices by bytes, so only ASCII reaches it.
-fn utc_time(s: &str) -> Option<i64> {
-    s.is_ascii().then(|| parse_datetime(s, 0)).flatten()
 }
 
 #[cfg(test)]

@@ -127,7 +127,7 @@ fn channel_of(kind: Option<&str>) -> Option<Channel> {
 /// The time of the state reached: the delivery report for final states,
 /// the submission for `sent`, else the latest timestamp given (UTC).
 fn occurred_at(p: &Params, state: DeliveryState) -> Option<i64> {
-    let at = |name: &str| p.get(name).and_then(utc_time);
+    let at = |name: &str| p.get(name).and_then(|t| parse_datetime(t, 0));
     let preferred = match state {
         DeliveryState::Sent => at("SentTime"),
         DeliveryState::Queued => at("QueuedTime"),
@@ -165,7 +165,9 @@ fn inbound_events(
     } else {
         Channel::Mms
     });
-    msg.occurred_at = TIMES.iter().find_map(|t| p.get(t).and_then(utc_time));
+    msg.occurred_at = TIMES
+        .iter()
+        .find_map(|t| p.get(t).and_then(|t| parse_datetime(t, 0)));
     let mapped: Vec<&str> = mapped.iter().map(String::as_str).collect();
     let extra = p.extra(&mapped);
     let mut events = Vec::new();
@@ -270,12 +272,6 @@ pub fn signature_bytes(token: &str, signed_url: &str, nonce: &str) -> Vec<u8> {
 /// Plivo's Python library signs for non-ASCII text, accepted as well.
 fn latin1_utf8(s: &str) -> String {
     s.bytes().map(char::from).collect()
-}
-
-/// A UTC date-time string in ms. The SDK parser slices by bytes, so only
-/// ASCII reaches it (anything else is not a date anyway).
-fn utc_time(s: &str) -> Option<i64> {
-    s.is_ascii().then(|| parse_datetime(s, 0)).flatten()
 }
 
 #[cfg(test)]

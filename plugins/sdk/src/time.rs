@@ -34,45 +34,57 @@ pub fn unix_ms(
 
 /// Parses `YYYY-MM-DD[T ]HH:MM:SS[.fraction][Z|±HH:MM|±HHMM]`; a string
 /// without a zone is taken at `default_offset_minutes` (0 for UTC).
+/// Anything else, including any non-ASCII text, gives `None` (never a panic).
 pub fn parse_datetime(s: &str, default_offset_minutes: i32) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 19 || !matches!(b[10], b'T' | b't' | b' ') {
+    let b = s.trim().as_bytes();
+    // Every valid form is ASCII; checking bytes (not `str` slices) below
+    // keeps a stray multi-byte character from splitting anywhere.
+    if b.len() < 19 || !b.is_ascii() || !matches!(b[10], b'T' | b't' | b' ') {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let mut rest = &s[19..];
+    let num = |r: std::ops::Range<usize>| digits(b.get(r)?);
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let mut rest = &b[19..];
     let mut millis = 0i64;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits: String = frac.chars().take_while(char::is_ascii_digit).collect();
-        let ms: String = format!("{digits:0<3}").chars().take(3).collect();
-        millis = ms.parse().ok()?;
-        rest = &frac[digits.len()..];
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        // Milliseconds: the first three digits, right-padded with zeros.
+        millis = frac[..n]
+            .iter()
+            .chain(b"000")
+            .take(3)
+            .fold(0, |ms, c| ms * 10 + i64::from(c - b'0'));
+        rest = &frac[n..];
     }
     let offset = match rest {
-        "" => default_offset_minutes,
-        "Z" | "z" => 0,
-        zone => {
-            let sign = match zone.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
+        b"" => default_offset_minutes,
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), zone @ ..] => {
+            let (hh, mm) = match zone {
+                [h1, h2, b':', m1, m2] | [h1, h2, m1, m2] => {
+                    (digits(&[*h1, *h2])?, digits(&[*m1, *m2])?)
+                }
                 _ => return None,
             };
-            let z = zone[1..].replace(':', "");
-            if z.len() != 4 {
-                return None;
-            }
-            let hh: i32 = z[..2].parse().ok()?;
-            let mm: i32 = z[2..].parse().ok()?;
-            sign * (hh * 60 + mm)
+            let minutes = i32::try_from(hh * 60 + mm).ok()?;
+            if *sign == b'-' { -minutes } else { minutes }
         }
+        _ => return None,
     };
     Some(unix_ms(i64::from(y), mo, d, h, mi, sec, offset)? + millis)
+}
+
+/// The value of a run of ASCII digits (no sign, no spaces); `None` for
+/// anything else or an empty run.
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(b.iter().fold(0, |n, c| n * 10 + u32::from(c - b'0')))
 }
 
 #[cfg(test)]
@@ -104,5 +116,68 @@ mod tests {
         );
         assert_eq!(parse_datetime("garbage", 0), None);
         assert_eq!(parse_datetime("2023-13-15T13:20:00Z", 0), None);
+        assert_eq!(
+            parse_datetime("2023-03-15T13:20:00.1234567Z", 0),
+            Some(1_678_886_400_123)
+        );
+        assert_eq!(
+            parse_datetime("2023-03-15T09:50:00-0330", 0),
+            Some(1_678_886_400_000)
+        );
+    }
+
+    #[test]
+    fn non_ascii_and_malformed_zones_are_refused() {
+        for bad in [
+            "2023-11-14T22:13:05+0é0",
+            "2023-11-14T22:13:05+é",
+            "2023-11-14T22:13:05é",
+            "2023-11-14T22:13:0é",
+            "2023-11-14T22:13:05.é",
+            "2023-11-14T22:13:05++100",
+            "2023-11-14T22:13:05+1:00",
+            "2023-11-14T22:13:05+01:0",
+            "2023-11-14T22:13:05+01-00",
+            "2023-+1-14T22:13:05Z",
+            "2023-11-14T22:13: 5Z",
+            "２023-11-14T22:13:05Z",
+        ] {
+            assert_eq!(parse_datetime(bad, 0), None, "{bad}");
+        }
+    }
+
+    /// Every string made by putting a tricky character at any position of
+    /// valid dates, or cutting them anywhere, is parsed without a panic.
+    #[test]
+    fn never_panics_on_tricky_strings() {
+        let bases = [
+            "2023-11-14T22:13:05+01:00",
+            "2023-11-14 22:13:05.123-0530",
+            "2023-11-14T22:13:05Z",
+        ];
+        let tricky = [
+            "é", "😀", "\u{0}", "+", "-", ":", ".", " ", "Z", "9", "", "ß0", "\u{301}",
+        ];
+        let mut checked = 0;
+        for base in bases {
+            let chars: Vec<char> = base.chars().collect();
+            for i in 0..=chars.len() {
+                let head: String = chars[..i].iter().collect();
+                let tail: String = chars[i..].iter().collect();
+                let after: String = chars[(i + 1).min(chars.len())..].iter().collect();
+                for t in tricky {
+                    for s in [
+                        format!("{head}{t}{tail}"),
+                        format!("{head}{t}{after}"),
+                        format!("{head}{t}"),
+                    ] {
+                        let _ = parse_datetime(&s, 0);
+                        let _ = parse_datetime(&s, -720);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000);
     }
 }

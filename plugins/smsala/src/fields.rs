@@ -245,10 +245,6 @@ pub fn parse_time(s: &str, offset: i32) -> Option<i64> {
             _ => None,
         };
     }
-    // The SDK's parser slices the zone by bytes: give it ASCII only.
-    if !s.is_ascii() {
-        return None;
-    }
     if let Some(ms) = parse_datetime(s, offset) {
         return Some(ms);
     }

@@ -130,7 +130,7 @@ fn delivery(p: &Params, offset: i32) -> Result<Event, PluginError> {
             extra.push(("donedate".into(), done));
         }
     } else if let Some(updated) = p.opt("update_time") {
-        ds.occurred_at = parse_iso(&updated, offset);
+        ds.occurred_at = parse_datetime(&updated, offset);
         if ds.occurred_at.is_none() {
             extra.push(("update_time".into(), updated));
         }
@@ -157,7 +157,7 @@ fn incoming(p: &Params, offset: i32) -> Result<Event, PluginError> {
     let mut extra = p.extra(INCOMING_FIELDS);
     let mut msg = InboundMessage::new(&id, from, to, text);
     if !date.is_empty() {
-        msg.occurred_at = parse_iso(date, offset);
+        msg.occurred_at = parse_datetime(date, offset);
         if msg.occurred_at.is_none() {
             extra.push(("date".into(), date.to_owned()));
         }
@@ -190,12 +190,6 @@ fn fields(req: &Request) -> Result<Params, PluginError> {
         }
     }
     Ok(p)
-}
-
-/// An ISO-8601-like date; zone-less ones at `offset`. Only ASCII reaches the
-/// SDK's parser, which slices the zone by bytes.
-fn parse_iso(s: &str, offset: i32) -> Option<i64> {
-    s.is_ascii().then(|| parse_datetime(s, offset)).flatten()
 }
 
 /// `donedate`: the carrier's `yymmddhhmm` (or `yymmddhhmmss`) at `offset`.

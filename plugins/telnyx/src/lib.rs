@@ -84,7 +84,7 @@ impl Plugin for Telnyx {
             .get("payload")
             .and_then(Value::as_object)
             .ok_or_else(|| bad_request("missing object `data.payload`"))?;
-        let occurred_at = str_at(data, "occurred_at").and_then(utc_time);
+        let occurred_at = str_at(data, "occurred_at").and_then(|t| parse_datetime(t, 0));
         let mut envelope_extra = Vec::new();
         for (k, v) in data {
             if k != "payload" {
@@ -339,12 +339,6 @@ fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String
             }
         }
     }
-}
-
-/// An ISO 8601 time in ms. The SDK parser slices by bytes, so only ASCII
-/// reaches it (anything else is not a date anyway).
-fn utc_time(s: &str) -> Option<i64> {
-    s.is_ascii().then(|| parse_datetime(s, 0)).flatten()
 }
 
 #[cfg(test)]
