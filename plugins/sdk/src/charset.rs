@@ -1,5 +1,6 @@
 //! Decoding the legacy charsets SMS gateways still send: Windows-1251
-//! (Russian gateways), ISO-8859-1 and Windows-1252 (old HTTP defaults), and
+//! (Russian gateways), ISO-8859-1 and Windows-1252 (old HTTP defaults),
+//! ISO-8859-15 (French gateways: Latin-1 with `€`, `Œ`, ...), and
 //! UCS-2 / UTF-16BE as hex (SMPP gateways pass `data_coding=8` text through
 //! as hex). Written out here because a full encoding crate would triple the
 //! size of every plugin for tables nobody uses.
@@ -25,6 +26,8 @@ const CP1252_HIGH: [char; 32] = [
 pub enum Charset {
     Utf8,
     Latin1,
+    /// ISO-8859-15 (Latin-9): Latin-1 with eight code points replaced.
+    Latin9,
     Windows1252,
     Windows1251,
     Utf16Be,
@@ -36,6 +39,7 @@ impl Charset {
         Some(match label.trim().to_ascii_lowercase().as_str() {
             "utf-8" | "utf8" => Self::Utf8,
             "iso-8859-1" | "iso8859-1" | "latin1" | "latin-1" | "l1" => Self::Latin1,
+            "iso-8859-15" | "iso8859-15" | "latin9" | "latin-9" | "l9" => Self::Latin9,
             "windows-1252" | "cp1252" => Self::Windows1252,
             "windows-1251" | "cp1251" | "win-1251" => Self::Windows1251,
             "utf-16be" | "utf-16" | "ucs-2" | "ucs2" => Self::Utf16Be,
@@ -49,6 +53,20 @@ impl Charset {
         match self {
             Self::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
             Self::Latin1 => bytes.iter().map(|&b| b as char).collect(),
+            Self::Latin9 => bytes
+                .iter()
+                .map(|&b| match b {
+                    0xA4 => '€',
+                    0xA6 => 'Š',
+                    0xA8 => 'š',
+                    0xB4 => 'Ž',
+                    0xB8 => 'ž',
+                    0xBC => 'Œ',
+                    0xBD => 'œ',
+                    0xBE => 'Ÿ',
+                    b => char::from(b),
+                })
+                .collect(),
             Self::Windows1252 => bytes
                 .iter()
                 .map(|&b| match b {
@@ -115,6 +133,14 @@ mod tests {
             "café"
         );
         assert_eq!(decode(&[0x80, 0x93, 0x94], Some("windows-1252")), "€“”");
+        assert_eq!(
+            decode(
+                &[0xA4, 0xBC, 0x75, 0x76, 0x72, 0x65, 0xE9],
+                Some("ISO-8859-15")
+            ),
+            "€Œuvreé"
+        );
+        assert_eq!(decode(&[0xA4], Some("latin1")), "¤");
         assert_eq!(decode("ok ✓".as_bytes(), None), "ok ✓");
         assert_eq!(decode(&[0xFF], Some("utf-8")), "\u{FFFD}");
     }

@@ -3,10 +3,12 @@
 //! A provider plugin implements [`Plugin`] and calls [`export_plugin!`]; the
 //! SDK owns the WIT bindings (generated once here, so plugins never clash on
 //! names), and gives typed helpers for what every provider needs: query, form
-//! and JSON bodies ([`request`]), legacy charsets ([`charset`]), HMAC signatures and constant-time compares
-//! ([`sign`]), builders for events and replies ([`build`]), status tables
-//! ([`status`]) and a native test harness that runs a plugin on raw HTTP
-//! fixture files ([`fixture`], [`testing`]).
+//! and JSON bodies ([`request`]), fields by their usual names, JSON flattened
+//! into `extra` and stable ids ([`fields`]), legacy charsets ([`charset`]),
+//! dates and UTC offsets ([`time`]), SMPP receipts ([`smpp`]), HMAC
+//! signatures and constant-time compares ([`sign`]), builders for events and
+//! replies ([`build`]), status tables ([`status`]) and a native test harness
+//! that runs a plugin on raw HTTP fixture files ([`fixture`], [`testing`]).
 //!
 //! Everything here also compiles natively, so a plugin's unit tests run with
 //! plain `cargo test`; only [`log`] needs the host, and natively it prints to
@@ -14,10 +16,12 @@
 
 pub mod build;
 pub mod charset;
+pub mod fields;
 pub mod fixture;
 pub mod request;
 pub mod route;
 pub mod sign;
+pub mod smpp;
 pub mod status;
 pub mod testing;
 pub mod time;

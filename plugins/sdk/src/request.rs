@@ -2,6 +2,7 @@
 
 use std::cell::OnceCell;
 
+use crate::charset::Charset;
 use crate::types::{HttpRequest, Method};
 use crate::{PluginError, bad_request};
 
@@ -166,14 +167,23 @@ impl Params {
     /// Parses a form whose percent-escapes encode bytes of `charset`
     /// (e.g. `%CF%F0` is "Пр" in Windows-1251).
     pub fn parse_in(bytes: &[u8], charset: Option<&str>) -> Self {
-        let decode = |part: &[u8]| {
-            let plus_as_space: Vec<u8> = part
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
-            let raw: Vec<u8> = percent_decode(&plus_as_space);
-            crate::charset::decode(&raw, charset)
-        };
+        Self::parse_with(bytes, |raw| crate::charset::decode(&raw, charset))
+    }
+
+    /// Parses a form whose escapes are UTF-8 where a name's or value's
+    /// bytes are valid UTF-8, and `legacy` text where they are not:
+    /// gateways that declare no charset send `%E9` for `é` in ISO-8859-x
+    /// (or `%CF%F0` in Windows-1251) next to plain ASCII.
+    pub fn parse_utf8_or(bytes: &[u8], legacy: Charset) -> Self {
+        Self::parse_with(bytes, |raw| match String::from_utf8(raw) {
+            Ok(s) => s,
+            Err(e) => legacy.decode(e.as_bytes()),
+        })
+    }
+
+    /// `a=1&b=2` pairs, each name and value unescaped ([`unescape_form`])
+    /// and then decoded to text by `decode`.
+    fn parse_with(bytes: &[u8], decode: impl Fn(Vec<u8>) -> String) -> Self {
         Params(
             bytes
                 .split(|&b| b == b'&')
@@ -182,7 +192,7 @@ impl Params {
                     let mut kv = pair.splitn(2, |&b| b == b'=');
                     let k = kv.next().unwrap_or_default();
                     let v = kv.next().unwrap_or_default();
-                    (decode(k), decode(v))
+                    (decode(unescape_form(k)), decode(unescape_form(v)))
                 })
                 .collect(),
         )
@@ -297,8 +307,10 @@ impl Config {
     }
 }
 
-/// `%XX` escapes to bytes; malformed escapes are kept as written.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
+/// One form-encoded name or value to its bytes: `+` is a space and `%XX`
+/// a byte; malformed escapes are kept as written. The bytes are not yet
+/// text (their charset is the caller's to know).
+pub fn unescape_form(input: &[u8]) -> Vec<u8> {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -313,7 +325,7 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
             i += 3;
             continue;
         }
-        out.push(input[i]);
+        out.push(if input[i] == b'+' { b' ' } else { input[i] });
         i += 1;
     }
     out
@@ -334,5 +346,23 @@ mod tests {
             Params::parse_in(b"t=%E9", Some("latin1")).get("t"),
             Some("é")
         );
+        // An escaped `+` is a plus, a bare one a space.
+        assert_eq!(Params::parse_in(b"t=1%2B1+2", None).get("t"), Some("1+1 2"));
+    }
+
+    #[test]
+    fn forms_in_utf8_or_a_legacy_charset() {
+        let p = Params::parse_utf8_or(
+            b"a=caf%C3%A9&b=caf%E9+x&c=%zz%&%E9=1&&d&e=%A4",
+            Charset::Latin1,
+        );
+        assert_eq!(p.get("a"), Some("café"));
+        assert_eq!(p.get("b"), Some("café x"));
+        assert_eq!(p.get("c"), Some("%zz%"));
+        assert_eq!(p.get("é"), Some("1"));
+        assert_eq!(p.get("d"), Some(""));
+        assert_eq!(p.get("e"), Some("¤"));
+        let p = Params::parse_utf8_or(b"t=%CF%F0%E8&u=%D0%9F", Charset::Windows1251);
+        assert_eq!((p.get("t"), p.get("u")), (Some("При"), Some("П")));
     }
 }

@@ -17,6 +17,12 @@ pub fn map_status(table: StatusTable, raw: &str) -> DeliveryState {
         .unwrap_or(DeliveryState::Unknown)
 }
 
+/// True for an error code that means "no error": empty, `0`, `000` (SMPP
+/// receipts' `err:`, gateways' `err`/`dlr_err` fields).
+pub fn is_no_error(code: &str) -> bool {
+    code.trim().bytes().all(|b| b == b'0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +33,15 @@ mod tests {
     fn maps_case_insensitively_and_defaults_to_unknown() {
         assert_eq!(map_status(T, " delivrd "), DeliveryState::Delivered);
         assert_eq!(map_status(T, "WHATEVER"), DeliveryState::Unknown);
+    }
+
+    #[test]
+    fn no_error_codes() {
+        for none in ["", " ", "0", "000", " 00 "] {
+            assert!(is_no_error(none), "{none:?}");
+        }
+        for some in ["1", "0x0A", "001", "O"] {
+            assert!(!is_no_error(some), "{some:?}");
+        }
     }
 }

@@ -1,6 +1,17 @@
 //! Native test harness: runs a plugin's `handle` on a fixture file exactly
 //! as the router would (same route matching, same public URL rules), so a
 //! plugin author tests with plain `cargo test`, no wasm runtime needed.
+//!
+//! [`run`] runs one fixture; [`run_at`] at another arrival time (for
+//! signature timestamps); [`check_fixtures`] checks every fixture of a
+//! plugin the way the end-to-end test sends them:
+//!
+//! ```ignore
+//! #[test]
+//! fn every_fixture_follows_the_naming_convention() {
+//!     assert!(testing::check_fixtures::<MyPlugin>(env!("CARGO_MANIFEST_DIR")) >= 10);
+//! }
+//! ```
 
 use crate::fixture::Fixture;
 use crate::route::RoutePattern;
@@ -9,6 +20,9 @@ use crate::{Outcome, Plugin, PluginError};
 
 /// The router's default route prefix.
 pub const DEFAULT_PREFIX: &str = "/api/v1";
+
+/// The arrival time [`run`] gives requests (2023-11-14T22:13:20Z).
+pub const RECEIVED_AT: i64 = 1_700_000_000_000;
 
 /// Parses a method name as the router does.
 pub fn method_from_str(m: &str) -> Option<Method> {
@@ -65,10 +79,22 @@ pub fn request_for<P: Plugin>(fixture: &Fixture, received_at: i64) -> Result<Htt
     })
 }
 
-/// Runs fixture text through plugin `P` with the given config.
+/// Runs fixture text through plugin `P` with the given config, received at
+/// [`RECEIVED_AT`].
 pub fn run<P: Plugin>(fixture: &str, config: &[(&str, &str)]) -> Result<Outcome, PluginError> {
-    let fx = Fixture::parse(fixture.as_bytes()).unwrap_or_else(|e| panic!("bad fixture: {e}"));
-    let req = request_for::<P>(&fx, 1_700_000_000_000).unwrap_or_else(|e| panic!("{e}"));
+    run_at::<P>(fixture, config, RECEIVED_AT)
+}
+
+/// Runs a fixture (text, or bytes that need not be UTF-8) through plugin
+/// `P` with the given config, received at `received_at` (ms since the
+/// epoch): for signed timestamps checked against the arrival time.
+pub fn run_at<P: Plugin>(
+    fixture: impl AsRef<[u8]>,
+    config: &[(&str, &str)],
+    received_at: i64,
+) -> Result<Outcome, PluginError> {
+    let fx = Fixture::parse(fixture.as_ref()).unwrap_or_else(|e| panic!("bad fixture: {e}"));
+    let req = request_for::<P>(&fx, received_at).unwrap_or_else(|e| panic!("{e}"));
     let ctx = Context {
         config: config
             .iter()
@@ -76,6 +102,112 @@ pub fn run<P: Plugin>(fixture: &str, config: &[(&str, &str)]) -> Result<Outcome,
             .collect(),
     };
     crate::run::<P>(req, ctx)
+}
+
+/// The settings of a plugin's `fixtures/config.toml` (what the end-to-end
+/// test configures it with), or none if there is no such file. The file is
+/// a flat table of strings: `key = "value"` lines, `"""` multi-line values
+/// (a certificate), `#` comments.
+pub fn fixture_config(manifest_dir: &str) -> Vec<(String, String)> {
+    let path = std::path::Path::new(manifest_dir).join("fixtures/config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse_flat_toml(&text),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn parse_flat_toml(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let v = v.trim();
+        let value = if v == "\"\"\"" {
+            lines
+                .by_ref()
+                .take_while(|l| l.trim() != "\"\"\"")
+                .collect::<Vec<_>>()
+                .join("\n")
+        } else {
+            v.trim_matches('"').to_owned()
+        };
+        out.push((k.trim().to_owned(), value));
+    }
+    out
+}
+
+/// How [`Sweep::check`] runs a plugin's fixtures.
+pub struct Sweep<'a> {
+    /// The arrival time of every request (a fixed "now" after the signed
+    /// timestamps of the fixtures, as the end-to-end router's clock).
+    pub received_at: i64,
+    /// The plugin's settings; `None` reads `fixtures/config.toml`.
+    pub config: Option<&'a [(&'a str, &'a str)]>,
+    /// Whether an accepted fixture must give events (the default) or none
+    /// (e.g. a subscription confirmation, which only has an action).
+    pub gives_events: fn(&str) -> bool,
+}
+
+impl Default for Sweep<'_> {
+    fn default() -> Self {
+        Self {
+            received_at: RECEIVED_AT,
+            config: None,
+            gives_events: |_| true,
+        }
+    }
+}
+
+impl Sweep<'_> {
+    /// Runs every `*.http` file of `<manifest_dir>/fixtures` through `P`
+    /// and panics unless those named `reject-*` are refused and every
+    /// other one is accepted with events ([`Sweep::gives_events`]).
+    /// Returns the number of fixtures.
+    pub fn check<P: Plugin>(&self, manifest_dir: &str) -> usize {
+        let from_file = fixture_config(manifest_dir);
+        let file_config: Vec<(&str, &str)> = from_file
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let config = self.config.unwrap_or(&file_config);
+        let dir = std::path::Path::new(manifest_dir).join("fixtures");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".http"))
+            .collect();
+        names.sort();
+        for name in &names {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let result = run_at::<P>(&bytes, config, self.received_at);
+            if name.starts_with("reject-") {
+                assert!(result.is_err(), "{name} was accepted: {result:?}");
+            } else {
+                let out = result.unwrap_or_else(|e| panic!("{name} was refused: {e:?}"));
+                let expected = (self.gives_events)(name);
+                assert_eq!(
+                    !out.events.is_empty(),
+                    expected,
+                    "{name}: {} events",
+                    out.events.len()
+                );
+            }
+        }
+        names.len()
+    }
+}
+
+/// Checks every fixture of plugin `P` as the end-to-end test sends them:
+/// with `fixtures/config.toml`, `reject-*` files refused and every other
+/// one accepted with at least one event. Returns the number of fixtures;
+/// see [`Sweep`] for another arrival time or config.
+pub fn check_fixtures<P: Plugin>(manifest_dir: &str) -> usize {
+    Sweep::default().check::<P>(manifest_dir)
 }
 
 std::thread_local! {
@@ -89,6 +221,7 @@ pub fn serve_certificate(url: &str, pem: &str) {
     CERTIFICATES.with(|c| c.borrow_mut().push((url.to_owned(), pem.to_owned())));
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn certificate(url: &str) -> Result<String, String> {
     CERTIFICATES.with(|c| {
         c.borrow()
@@ -98,4 +231,27 @@ pub(crate) fn certificate(url: &str) -> Result<String, String> {
             .map(|(_, pem)| pem.clone())
             .ok_or_else(|| format!("no certificate served for {url} (testing::serve_certificate)"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flat_toml_with_comments_and_multi_line_strings() {
+        let text = "# a comment\nutc_offset = \"+03:00\"\n\ncert = \"\"\"\n-----BEGIN-----\nAAA=\n-----END-----\n\"\"\"\nkey=\"a=b\"\n";
+        assert_eq!(
+            parse_flat_toml(text),
+            vec![
+                ("utc_offset".to_owned(), "+03:00".to_owned()),
+                (
+                    "cert".to_owned(),
+                    "-----BEGIN-----\nAAA=\n-----END-----".to_owned()
+                ),
+                ("key".to_owned(), "a=b".to_owned()),
+            ]
+        );
+        assert!(parse_flat_toml("# nothing\n").is_empty());
+        assert!(fixture_config("/nonexistent").is_empty());
+    }
 }
