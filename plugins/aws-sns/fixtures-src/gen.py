@@ -369,7 +369,7 @@ def main():
         "2023-11-14T22:13:02.000Z",
         token=token[::-1],
     )
-    write("unsubscribe-confirmation.http", unsubscribe)
+    write("ack-unsubscribe-confirmation.http", unsubscribe)
 
     # Refused: the Message was changed after signing.
     write(

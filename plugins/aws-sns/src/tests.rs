@@ -218,7 +218,7 @@ fn subscription_confirmation_asks_the_host_to_confirm() {
         c.url
             .starts_with("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&")
     );
-    let unsub = run::<AwsSns>(&fixture("unsubscribe-confirmation.http"), &cfg()).unwrap();
+    let unsub = run::<AwsSns>(&fixture("ack-unsubscribe-confirmation.http"), &cfg()).unwrap();
     assert!(unsub.events.is_empty() && unsub.actions.is_empty());
 }
 
