@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod ops;
+mod plugin_new;
+mod plugin_test;
 
 use crate::config::{Config, Overrides};
 use crate::server::{self, StartError};
@@ -64,6 +66,11 @@ pub enum Command {
         #[command(flatten)]
         target: ops::OpsTarget,
     },
+    /// Plugin kit: scaffold a plugin, or run fixtures through one.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Send dead deliveries again: one job, or every dead job of a destination.
     Redrive {
         #[arg(long, conflicts_with = "destination")]
@@ -73,6 +80,14 @@ pub enum Command {
         #[command(flatten)]
         target: ops::OpsTarget,
     },
+}
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// Scaffold a provider plugin crate that builds and passes its tests.
+    New(plugin_new::NewArgs),
+    /// Run raw HTTP request files through a plugin; print reply and events as JSON.
+    Test(plugin_test::TestArgs),
 }
 
 #[derive(clap::Args)]
@@ -146,6 +161,10 @@ pub fn run(cli: Cli) -> i32 {
             target,
         } => ops_runtime()
             .and_then(|rt| rt.block_on(ops::redrive(&target, job, destination.as_deref()))),
+        Command::Plugin { command } => match command {
+            PluginCommand::New(args) => plugin_new::run(&args),
+            PluginCommand::Test(args) => plugin_test::run(&args),
+        },
         Command::Check { target } => target.load().and_then(|config| {
             let router = server::prepare(&config)?;
             for m in router.plugins() {

@@ -5,6 +5,7 @@
 //! [`outbox`]) → [`dispatch`], over one shared [`event::Event`] type and the
 //! [`store`].
 
+pub mod actions;
 pub mod admin;
 pub mod cli;
 pub mod config;
@@ -17,6 +18,7 @@ pub mod normalize;
 pub mod outbox;
 pub mod pipeline;
 pub mod plugin;
+pub mod protect;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -13,6 +13,8 @@ use crate::route::RoutePattern;
 pub struct Mounted {
     pub plugin: Plugin,
     pub context: wit::Context,
+    /// Host-side settings: protection, allowed actions.
+    pub settings: crate::protect::MountSettings,
     /// Until when (ms) its calls run off the runtime workers, after a timeout.
     suspect_until: AtomicI64,
 }
@@ -176,9 +178,15 @@ pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
             .map(|r| r.methods.clone())
             .collect();
         let routes = plugin.routes.clone();
+        let mount_settings = config
+            .mounts
+            .get(plugin.name())
+            .cloned()
+            .unwrap_or_default();
         let mounted = Arc::new(Mounted {
             plugin,
             context,
+            settings: mount_settings,
             suspect_until: AtomicI64::new(0),
         });
         for (pattern, methods) in routes.into_iter().zip(methods) {

@@ -110,16 +110,22 @@ impl Pipeline {
     async fn process(
         &self,
         mounted: Arc<Mounted>,
-        req: wit::HttpRequest,
+        mut req: wit::HttpRequest,
     ) -> Result<Reply, StoreError> {
         let capture_id = self.store.next_id()?;
+        if let Some(protect) = &mounted.settings.protect
+            && let Err(refusal) = protect.check(&mut req)
+        {
+            let capture = capture_of(capture_id, mounted.name(), req);
+            return self.reject(mounted.name(), capture, refusal.status, refusal.reason);
+        }
         let Some((req, result)) = self.call(&mounted, capture_id, req).await else {
             // The host task died with the request: do not acknowledge it.
             return Ok(Reply::text(500, "internal error; retry later"));
         };
         let mut capture = capture_of(capture_id, mounted.name(), req);
         let plugin = mounted.name();
-        let outcome = match result {
+        let mut outcome = match result {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(wit::PluginError::Internal(reason))) => {
                 return self
@@ -133,22 +139,7 @@ impl Pipeline {
                     wit::PluginError::Unsupported(r) => (422, r),
                     wit::PluginError::Internal(r) => (500, r),
                 };
-                tracing::info!(
-                    plugin,
-                    capture = capture_id,
-                    status,
-                    "callback rejected: {reason}"
-                );
-                capture.status = CaptureStatus::Rejected {
-                    reason: reason.clone(),
-                };
-                capture.reply_status = status;
-                // Kept for inspection; not awaited: nothing was acknowledged.
-                drop(self.store.commit(Batch {
-                    captures: vec![capture],
-                    ..Batch::default()
-                })?);
-                return Ok(Reply::text(status, &reason));
+                return self.reject(plugin, capture, status, reason);
             }
             Err(e) => {
                 self.metrics.plugin_failure(plugin, e.kind());
@@ -158,13 +149,7 @@ impl Pipeline {
                     .await;
             }
         };
-        if !outcome.actions.is_empty() {
-            tracing::warn!(
-                plugin,
-                capture = capture_id,
-                "plugin actions are not enabled for this plugin; ignored"
-            );
-        }
+        let actions = std::mem::take(&mut outcome.actions);
         let app_code = capture
             .params
             .iter()
@@ -191,6 +176,41 @@ impl Pipeline {
         capture.events = events.iter().map(|e| e.id.clone()).collect();
         let jobs = self.record(capture, events).await?;
         self.dispatcher.submit(jobs);
+        // Side effects only once the callback is durable.
+        crate::actions::perform(&mounted, capture_id, actions);
+        Ok(reply)
+    }
+
+    /// A refused callback: kept for inspection, answered with a 4xx.
+    fn reject(
+        &self,
+        plugin: &str,
+        mut capture: Capture,
+        status: u16,
+        reason: String,
+    ) -> Result<Reply, StoreError> {
+        tracing::info!(
+            plugin,
+            capture = capture.id,
+            status,
+            "callback rejected: {reason}"
+        );
+        capture.status = CaptureStatus::Rejected {
+            reason: reason.clone(),
+        };
+        capture.reply_status = status;
+        // Not awaited: nothing was acknowledged.
+        drop(self.store.commit(Batch {
+            captures: vec![capture],
+            ..Batch::default()
+        })?);
+        let mut reply = Reply::text(status, &reason);
+        if status == 401 {
+            reply.headers.push((
+                "www-authenticate".into(),
+                "Basic realm=\"switchboard\"".into(),
+            ));
+        }
         Ok(reply)
     }
 

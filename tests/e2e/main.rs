@@ -9,4 +9,6 @@ mod delivery;
 mod forwarding;
 mod ingress;
 mod isolation;
+mod kit;
+mod providers;
 mod startup;

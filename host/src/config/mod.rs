@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// The admin listener, unless `admin.listen = "off"`.
     pub admin: Option<AdminConfig>,
+    /// Host-side settings per plugin (protection, actions).
+    pub mounts: BTreeMap<String, crate::protect::MountSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -257,13 +259,16 @@ impl Config {
         };
 
         let mut plugins = BTreeMap::new();
-        for (name, settings) in raw.plugins {
+        let mut mounts = BTreeMap::new();
+        for (name, section) in raw.plugins {
             let mut resolved = BTreeMap::new();
-            for (key, value) in settings {
+            for (key, value) in section.settings {
                 let path = format!("plugins.{name}.{key}");
                 resolved.insert(key, resolve_value(value).map_err(|r| err(&path, r))?);
             }
-            plugins.insert(name, resolved);
+            plugins.insert(name.clone(), resolved);
+            let settings = resolve::mount(&err, &name, section.protect, section.actions)?;
+            mounts.insert(name, settings);
         }
 
         let mut destinations = BTreeMap::new();
@@ -336,6 +341,7 @@ impl Config {
 
         Ok(Config {
             admin,
+            mounts,
             file: path.to_path_buf(),
             server,
             data_dir,

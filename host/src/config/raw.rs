@@ -18,9 +18,10 @@ pub struct File {
     #[serde(default)]
     pub admin: Admin,
     /// `[plugins.<name>]`: each plugin's settings, checked against the keys
-    /// the plugin declares once it is loaded.
+    /// the plugin declares once it is loaded, plus the host's own
+    /// `protect` and `actions` tables for that mount.
     #[serde(default)]
-    pub plugins: BTreeMap<String, BTreeMap<String, Value>>,
+    pub plugins: BTreeMap<String, PluginSection>,
     #[serde(default)]
     pub destinations: BTreeMap<String, Destination>,
     #[serde(default)]
@@ -64,6 +65,39 @@ pub struct Runtime {
     pub max_memory_mb: Option<usize>,
     pub max_events: Option<usize>,
     pub max_concurrent_calls: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PluginSection {
+    pub protect: Option<Protect>,
+    pub actions: Option<Actions>,
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, Value>,
+}
+
+/// Protection for providers that do not sign their callbacks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protect {
+    pub token: Option<Value>,
+    pub token_param: Option<String>,
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    pub allow_ips: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: Value,
+}
+
+/// Which plugin-requested side effects the host performs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actions {
+    pub confirm_subscriptions: Option<bool>,
 }
 
 /// A plugin setting: a literal, or `{ env = "NAME", default = "..." }` so

@@ -172,3 +172,61 @@ fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
             format!("`{text}`: want an IP address or CIDR, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"")
         })
 }
+
+/// A plugin section's host-side tables: `protect` and `actions`.
+pub(super) fn mount(
+    err: &impl Fn(&str, String) -> ConfigError,
+    name: &str,
+    protect: Option<raw::Protect>,
+    actions: Option<raw::Actions>,
+) -> Result<crate::protect::MountSettings, ConfigError> {
+    let key = |k: &str| format!("plugins.{name}.{k}");
+    let protect = match protect {
+        None => None,
+        Some(p) => {
+            let token = p
+                .token
+                .map(super::resolve_value)
+                .transpose()
+                .map_err(|r| err(&key("protect.token"), r))?;
+            if token.as_deref().is_some_and(|t| t.len() < 16) {
+                return Err(err(
+                    &key("protect.token"),
+                    "too short to be a secret: use at least 16 characters".into(),
+                ));
+            }
+            let basic_auth = match p.basic_auth {
+                None => None,
+                Some(b) => Some((
+                    b.user,
+                    super::resolve_value(b.password)
+                        .map_err(|r| err(&key("protect.basic_auth.password"), r))?,
+                )),
+            };
+            let mut allow_ips = Vec::new();
+            for (i, a) in p.allow_ips.iter().enumerate() {
+                allow_ips.push(
+                    parse_net(a).map_err(|r| err(&key(&format!("protect.allow_ips[{i}]")), r))?,
+                );
+            }
+            if token.is_none() && basic_auth.is_none() && allow_ips.is_empty() {
+                return Err(err(
+                    &key("protect"),
+                    "set at least one of `token`, `basic_auth`, `allow_ips`".into(),
+                ));
+            }
+            Some(crate::protect::Protect {
+                token,
+                token_param: p.token_param.unwrap_or_else(|| "token".into()),
+                basic_auth,
+                allow_ips,
+            })
+        }
+    };
+    Ok(crate::protect::MountSettings {
+        protect,
+        confirm_subscriptions: actions
+            .and_then(|a| a.confirm_subscriptions)
+            .unwrap_or(true),
+    })
+}

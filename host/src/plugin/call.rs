@@ -81,6 +81,9 @@ pub struct CallState {
     plugin: String,
     capture_id: u64,
     log_budget: usize,
+    /// Epoch ticks spent in host imports (network waits), added back to the
+    /// plugin's deadline.
+    grace_ticks: u64,
 }
 
 impl WasiView for CallState {
@@ -113,7 +116,15 @@ impl host::Host for CallState {
     }
 
     fn fetch_certificate(&mut self, url: String) -> Result<String, String> {
-        Err(format!("certificate fetching is not available yet ({url})"))
+        let started = std::time::Instant::now();
+        let result = super::certs::fetch(&url);
+        // Waiting on the network is not the plugin's time: give it back.
+        let waited = started.elapsed().as_millis().div_ceil(TICK.as_millis()) as u64;
+        self.grace_ticks = self.grace_ticks.saturating_add(waited);
+        if let Err(e) = &result {
+            tracing::warn!(plugin = %self.plugin, capture = self.capture_id, "certificate fetch failed: {e}");
+        }
+        result
     }
 }
 
@@ -162,12 +173,18 @@ impl Plugin {
             plugin: self.info.name.clone(),
             capture_id,
             log_budget: limits.max_log_bytes,
+            grace_ticks: 0,
         };
         let mut store = Store::new(self.runtime.engine(), state);
         store.limiter(|s| &mut s.limits);
         let ticks = limits.timeout.as_millis().div_ceil(TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(|mut ctx| {
+            match std::mem::take(&mut ctx.data_mut().grace_ticks) {
+                0 => Err(wasmtime::Trap::Interrupt.into()),
+                extra => Ok(wasmtime::UpdateDeadline::Continue(extra)),
+            }
+        });
         (store, stdout, stderr)
     }
 

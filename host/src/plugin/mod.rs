@@ -5,6 +5,7 @@
 
 mod bindings;
 mod call;
+mod certs;
 mod executor;
 mod load;
 
