@@ -4,13 +4,12 @@
 //! ISO-8859-15, so query values that are not UTF-8 are read in that charset.
 //! Unsigned. See README.md beside this file.
 
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::days_from_civil;
+use switchboard_plugin_sdk::charset::Charset;
+use switchboard_plugin_sdk::fields::{Picker, has_any, stable_id};
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{civil_from_days, days_from_civil, parse_any, parse_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
-
-mod fields;
-use fields::{Picker, is_no_error, parse_form_auto, parse_offset, parse_time, stable_id};
 
 pub struct CapitoleMobile;
 switchboard_plugin_sdk::export_plugin!(CapitoleMobile);
@@ -119,12 +118,12 @@ impl Plugin for CapitoleMobile {
 
     fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
         let zone = Zone::from_config(config)?;
-        let p = parse_form_auto(req.raw().query.as_bytes(), iso_8859_15);
+        let p = Params::parse_utf8_or(req.raw().query.as_bytes(), Charset::Latin9);
         if p.0.is_empty() {
             return Err(bad_request("empty callback: no query fields"));
         }
         let events = if req.route() == "/capitoleMobileIncoming/{app_code}"
-            && (has(&p, TEXT) || !has(&p, STATUS))
+            && (has_any(&p, TEXT) || !has_any(&p, STATUS))
         {
             incoming(&p, zone)?
         } else {
@@ -132,10 +131,6 @@ impl Plugin for CapitoleMobile {
         };
         Ok(Outcome::events(events).with_reply(reply_text(200, "OK")))
     }
-}
-
-fn has(p: &Params, names: &[&str]) -> bool {
-    names.iter().any(|n| p.get_ci(n).is_some())
 }
 
 fn delivery(p: &Params, zone: Zone) -> Result<Event, PluginError> {
@@ -243,24 +238,6 @@ pub fn normalize(status: &str) -> String {
     mapped.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// ISO-8859-15 (Latin-9): Latin-1 with eight code points replaced.
-pub fn iso_8859_15(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|&b| match b {
-            0xA4 => '€',
-            0xA6 => 'Š',
-            0xA8 => 'š',
-            0xB4 => 'Ž',
-            0xB8 => 'ž',
-            0xBC => 'Œ',
-            0xBD => 'œ',
-            0xBE => 'Ÿ',
-            b => char::from(b),
-        })
-        .collect()
-}
-
 /// The zone of zone-less dates.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Zone {
@@ -286,8 +263,8 @@ impl Zone {
     /// Milliseconds since the epoch for a local date in this zone; dates
     /// that carry their own zone (or are unix times) are kept as they are.
     pub fn parse(self, s: &str) -> Option<i64> {
-        let as_utc = parse_time(s, 0)?;
-        if parse_time(s, 60) == Some(as_utc) {
+        let as_utc = parse_any(s, 0)?;
+        if parse_any(s, 60) == Some(as_utc) {
             return Some(as_utc);
         }
         let offset_ms = match self {
@@ -308,11 +285,7 @@ impl Zone {
 /// True if the UTC instant falls in EU summer time.
 fn in_eu_summer_time(utc_ms: i64) -> bool {
     let days = utc_ms.div_euclid(86_400_000);
-    // The civil year of the instant: estimate, then correct by a year or two.
-    let mut year = 1970 + days.div_euclid(366);
-    while days_from_civil(year + 1, 1, 1) <= days {
-        year += 1;
-    }
+    let (year, _, _) = civil_from_days(days);
     let last_sunday = |month: u32| {
         let d = days_from_civil(year, month, 31);
         // 1970-01-01 was a Thursday; (d + 4) mod 7 is 0 on Sundays.

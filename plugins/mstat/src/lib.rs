@@ -3,12 +3,11 @@
 //! publishes no callback spec: fields are read by their usual names, and a
 //! JSON array is a batch. Unsigned. See README.md beside this file.
 
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::fields::{Picker, has_any, records, stable_id};
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{parse_any, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
-
-mod fields;
-use fields::{Picker, is_no_error, records, stable_id, utc_offset};
 
 pub struct MStat;
 switchboard_plugin_sdk::export_plugin!(MStat);
@@ -128,7 +127,7 @@ impl Plugin for MStat {
             let event = match req.route() {
                 "/mstatViberSubscription/{app_code}" => subscription(&p, offset)?,
                 // An incoming URL that receives a status (no text) gets a report.
-                "/mstatIncoming/{app_code}" if has_text(&p) || !has_status(&p) => {
+                "/mstatIncoming/{app_code}" if has_any(&p, TEXT) || !has_status(&p) => {
                     incoming(&p, offset)?
                 }
                 _ => delivery(&p, offset)?,
@@ -137,10 +136,6 @@ impl Plugin for MStat {
         }
         Ok(Outcome::events(events).with_reply(reply_text(200, "OK")))
     }
-}
-
-fn has_text(p: &Params) -> bool {
-    TEXT.iter().any(|n| p.get_ci(n).is_some())
 }
 
 fn has_status(p: &Params) -> bool {
@@ -294,7 +289,7 @@ fn channel(pk: &mut Picker) -> Channel {
 /// The first date field, parsed; kept in `extra` when it does not parse.
 fn time(pk: &mut Picker, offset: i32) -> Option<i64> {
     let raw = pk.pick(TIME)?;
-    let t = fields::parse_time(&raw, offset);
+    let t = parse_any(&raw, offset);
     if t.is_none() {
         pk.unpick();
     }

@@ -3,12 +3,12 @@
 //! does not support incoming SMS; fields are read by their usual names.
 //! Unsigned. See README.md beside this file.
 
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::fields::{Picker, fields};
+use switchboard_plugin_sdk::smpp::Receipt;
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{parse_any, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
-
-mod fields;
-use fields::{Picker, fields, is_no_error, parse_receipt, parse_smpp_date, parse_time, utc_offset};
 
 pub struct SmsAla;
 switchboard_plugin_sdk::export_plugin!(SmsAla);
@@ -148,20 +148,14 @@ impl Plugin for SmsAla {
         // An SMPP receipt text (Kannel's `%A`) fills in what the fields lack.
         let receipt = p
             .iter()
-            .find_map(|(_, v)| parse_receipt(v))
+            .find_map(|(_, v)| Receipt::detect(v))
             .unwrap_or_default();
-        let from_receipt = |label: &str| {
-            receipt
-                .iter()
-                .find(|(l, v)| l == label && !v.is_empty())
-                .map(|(_, v)| v.clone())
-        };
-        let message_id = pk.pick(ID).or_else(|| from_receipt("id")).ok_or_else(|| {
+        let message_id = pk.pick(ID).or_else(|| receipt.id.clone()).ok_or_else(|| {
             bad_request("delivery report without a message id (`message_id`, `msgid`, `id`, ...)")
         })?;
         let status = pk
             .pick(STATUS)
-            .or_else(|| from_receipt("stat"))
+            .or_else(|| receipt.stat.clone())
             .ok_or_else(|| {
                 if pk.has(&["text", "message", "msg"]) {
                     unsupported("SMSAla sends no incoming SMS: this is not a delivery report")
@@ -172,18 +166,18 @@ impl Plugin for SmsAla {
         let mut ds = DeliveryStatus::new(&message_id, map_status(STATUSES, &status), &status);
         ds.error_code = pk
             .pick(ERROR)
-            .or_else(|| from_receipt("err"))
+            .or_else(|| receipt.err.clone())
             .filter(|e| !is_no_error(e));
         ds.to = pk.pick(TO);
         ds.from = pk.pick(FROM);
         ds.message_ref = pk.pick(REF);
         if let Some(t) = pk.pick(TIME) {
-            ds.occurred_at = parse_time(&t, offset);
+            ds.occurred_at = parse_any(&t, offset);
             if ds.occurred_at.is_none() {
                 pk.unpick();
             }
-        } else if let Some(done) = from_receipt("done date") {
-            ds.occurred_at = parse_smpp_date(&done, offset);
+        } else {
+            ds.occurred_at = receipt.done_at(offset);
         }
         let extra = pk.extra();
         // A resend of the same report is the same (message, status) pair.

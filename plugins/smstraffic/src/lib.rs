@@ -5,12 +5,11 @@
 //! beside this file.
 
 use switchboard_plugin_sdk::charset::Charset;
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
+use switchboard_plugin_sdk::fields::{Picker, has_any, stable_id};
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{parse_any, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
-
-mod fields;
-use fields::{Picker, is_no_error, parse_form_auto, parse_time, stable_id, utc_offset};
 
 pub struct SmsTraffic;
 switchboard_plugin_sdk::export_plugin!(SmsTraffic);
@@ -101,7 +100,7 @@ impl Plugin for SmsTraffic {
         if p.0.is_empty() {
             return Err(bad_request("empty callback: no form fields"));
         }
-        let has = |names: &[&str]| names.iter().any(|n| p.get_ci(n).is_some());
+        let has = |names: &[&str]| has_any(&p, names);
         let inbound = if req.route() == "/smsTrafficIncoming/{app_code}" {
             has(TEXT) || !has(STATUS)
         } else {
@@ -123,14 +122,10 @@ fn form_fields(req: &Request) -> Params {
     let mut p = req.query().clone();
     let body = match req.charset() {
         Some(_) => req.form().clone(),
-        None => parse_form_auto(req.body(), windows_1251),
+        None => Params::parse_utf8_or(req.body(), Charset::Windows1251),
     };
     p.0.extend(body.0);
     p
-}
-
-fn windows_1251(bytes: &[u8]) -> String {
-    Charset::Windows1251.decode(bytes)
 }
 
 fn delivery(p: &Params, offset: i32) -> Result<Event, PluginError> {
@@ -178,7 +173,7 @@ fn incoming(p: &Params, offset: i32) -> Result<Event, PluginError> {
 fn time(pk: &mut Picker, names: &[&str], offset: i32) -> Option<i64> {
     for name in names {
         if let Some(raw) = pk.pick(&[name]) {
-            if let Some(t) = parse_time(&raw, offset) {
+            if let Some(t) = parse_any(&raw, offset) {
                 return Some(t);
             }
             pk.unpick();
