@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 use switchboard_plugin_sdk::build::reply;
-use switchboard_plugin_sdk::request::json_scalar;
+use switchboard_plugin_sdk::fields::flatten;
 use switchboard_plugin_sdk::sign::{base64_decode, sha256_hex};
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
 use switchboard_plugin_sdk::time::parse_datetime;
@@ -589,31 +589,6 @@ fn inbound(
 
 fn pointer_str<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
-}
-
-/// Nested JSON as `a.b.c` = scalar pairs (arrays as JSON text, nulls
-/// skipped), leaving out the `skip` paths already mapped onto the event.
-fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(obj) => {
-            for (k, child) in obj {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                if !skip.contains(&path.as_str()) {
-                    flatten(&path, child, skip, out);
-                }
-            }
-        }
-        Value::Array(_) => out.push((prefix.to_owned(), v.to_string())),
-        other => {
-            if let Some(s) = json_scalar(other) {
-                out.push((prefix.to_owned(), s));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use serde_json::{Map, Value};
 use switchboard_plugin_sdk::build::reply;
+use switchboard_plugin_sdk::fields::{flatten, flatten_object, short_hash};
 use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::sha256_hex;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
 use switchboard_plugin_sdk::time::parse_datetime;
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
@@ -203,10 +203,7 @@ fn inbound(r: &Map<String, Value>) -> Result<Event, PluginError> {
     let id = match text(r, "messageId") {
         Some(id) => id.to_owned(),
         // No id: what identifies the message, so a resend is a duplicate.
-        None => sha256_hex(format!("{from}\n{to}\n{}\n{body}", received.unwrap_or("")).as_bytes())
-            .chars()
-            .take(24)
-            .collect(),
+        None => short_hash(&[from, to, received.unwrap_or(""), body]),
     };
     let mut msg = InboundMessage::new(&id, from, to, body);
     msg.channel = channel_of(r);
@@ -215,35 +212,6 @@ fn inbound(r: &Map<String, Value>) -> Result<Event, PluginError> {
     let mut extra = Vec::new();
     flatten_object(r, INBOUND_MAPPED, &mut extra);
     Ok(Event::new(&id, EventKind::InboundMessage(msg)).with_extra(extra))
-}
-
-fn flatten_object(obj: &Map<String, Value>, skip: &[&str], out: &mut Vec<(String, String)>) {
-    for (k, v) in obj {
-        if !skip.contains(&k.as_str()) {
-            flatten(k, v, skip, out);
-        }
-    }
-}
-
-/// Nested JSON as `a.b` = scalar pairs (arrays as JSON text, nulls
-/// skipped), leaving out the `skip` paths already mapped onto the event.
-fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(obj) => {
-            for (k, child) in obj {
-                let path = format!("{prefix}.{k}");
-                if !skip.contains(&path.as_str()) {
-                    flatten(&path, child, skip, out);
-                }
-            }
-        }
-        Value::Array(_) => out.push((prefix.to_owned(), v.to_string())),
-        other => {
-            if let Some(s) = json_scalar(other) {
-                out.push((prefix.to_owned(), s));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

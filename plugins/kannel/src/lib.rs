@@ -5,9 +5,11 @@
 //! README.md beside this file for the URLs to configure.
 
 use switchboard_plugin_sdk::charset::{self, Charset, decode_ucs2_hex};
-use switchboard_plugin_sdk::sign::sha256_hex;
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
+use switchboard_plugin_sdk::fields::short_hash;
+use switchboard_plugin_sdk::request::unescape_form;
+use switchboard_plugin_sdk::smpp::{Receipt, parse_date};
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{parse_datetime_lenient, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -86,7 +88,7 @@ impl Plugin for Kannel {
         if p.0.is_empty() {
             return Err(bad_request("no parameters in the query or the form body"));
         }
-        let offset = utc_offset(config)?;
+        let offset = utc_offset(config, 0)?;
         let jasmin = is_jasmin(p);
         let event = if p.get("message_status").is_some() {
             jasmin_dlr(p, offset)?
@@ -138,14 +140,12 @@ fn kannel_dlr(p: &Params, offset: i32) -> Result<Event, PluginError> {
     ds.message_ref = p.opt("ref");
     ds.error_code = receipt.error_code().or_else(|| nack_code(answer));
     ds.occurred_at = receipt
-        .done_date
-        .as_deref()
-        .and_then(|d| smpp_date(d, offset))
+        .done_at(offset)
         .or_else(|| p.get("time").and_then(|t| kannel_time(t, offset)));
     let mut known = DLR_FIELDS.to_vec();
     known.extend(id_key);
     let mut extra = p.extra(&known);
-    extra.extend(receipt.extra());
+    extra.extend(receipt_extra(&receipt));
     Ok(Event::new(
         format!("{message_id}:{}", raw.to_ascii_uppercase()),
         EventKind::DeliveryStatus(ds),
@@ -169,7 +169,7 @@ fn jasmin_dlr(p: &Params, offset: i32) -> Result<Event, PluginError> {
     let message_id = p.require("id")?;
     let raw = p.require("message_status")?.trim();
     let mut state = map_status(STATUSES, raw);
-    let mut error_code = p.opt("err").filter(|e| !is_zero(e));
+    let mut error_code = p.opt("err").filter(|e| !is_no_error(e));
     if raw.starts_with("ESME_R") && !raw.eq_ignore_ascii_case("ESME_ROK") {
         // Level 1 error: the SMSC refused the submit_sm.
         state = DeliveryState::Failed;
@@ -177,7 +177,7 @@ fn jasmin_dlr(p: &Params, offset: i32) -> Result<Event, PluginError> {
     }
     let mut ds = DeliveryStatus::new(message_id, state, raw);
     ds.error_code = error_code;
-    ds.occurred_at = p.get("donedate").and_then(|d| smpp_date(d, offset));
+    ds.occurred_at = p.get("donedate").and_then(|d| parse_date(d, offset));
     Ok(Event::new(
         format!("{message_id}:{}", raw.to_ascii_uppercase()),
         EventKind::DeliveryStatus(ds),
@@ -272,34 +272,13 @@ fn raw_param(req: &Request, name: &str) -> Option<Vec<u8>> {
     for source in [req.raw().query.as_bytes(), body] {
         for pair in source.split(|&b| b == b'&') {
             let mut kv = pair.splitn(2, |&b| b == b'=');
-            let k = percent_decode(kv.next().unwrap_or_default());
+            let k = unescape_form(kv.next().unwrap_or_default());
             if k == name.as_bytes() {
-                found = Some(percent_decode(kv.next().unwrap_or_default()));
+                found = Some(unescape_form(kv.next().unwrap_or_default()));
             }
         }
     }
     found
-}
-
-/// `%XX` and `+` decoding to bytes; malformed escapes kept as written.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while let Some(&b) = input.get(i) {
-        if let (b'%', Some(h), Some(l)) = (
-            b,
-            input.get(i + 1).copied().and_then(hex),
-            input.get(i + 2).copied().and_then(hex),
-        ) {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(if b == b'+' { b' ' } else { b });
-        i += 1;
-    }
-    out
 }
 
 fn hex_bytes(h: &str) -> Option<Vec<u8>> {
@@ -315,135 +294,14 @@ fn hex_bytes(h: &str) -> Option<Vec<u8>> {
 
 // ------------------------------------------------------------ receipts
 
-/// The fields of an SMPP delivery receipt text:
-/// `id:IIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done date:YYMMDDhhmm
-/// stat:DDDDDDD err:E text:...`.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Receipt {
-    pub id: Option<String>,
-    pub sub: Option<String>,
-    pub dlvrd: Option<String>,
-    pub submit_date: Option<String>,
-    pub done_date: Option<String>,
-    pub stat: Option<String>,
-    pub err: Option<String>,
-    pub text: Option<String>,
-}
-
-const LABELS: &[&str] = &[
-    "id:",
-    "sub:",
-    "dlvrd:",
-    "submit date:",
-    "done date:",
-    "stat:",
-    "err:",
-    "text:",
-];
-
-impl Receipt {
-    /// Parses a receipt; labels are matched case-insensitively at the start
-    /// or after a space, in any order; `text:` runs to the end. Anything
-    /// that is not a receipt gives an empty one.
-    pub fn parse(s: &str) -> Self {
-        let lower = s.to_ascii_lowercase();
-        // `text:` is last and free-form: labels are only looked for before it.
-        let text_at = find_label(&lower, "text:", 0);
-        let head_end = text_at.unwrap_or(s.len());
-        let mut marks: Vec<(usize, usize)> = LABELS
-            .iter()
-            .filter(|l| **l != "text:")
-            .filter_map(|l| find_label(lower.get(..head_end)?, l, 0).map(|at| (at, at + l.len())))
-            .collect();
-        if let Some(at) = text_at {
-            marks.push((at, at + "text:".len()));
-        }
-        marks.sort_unstable();
-        let mut r = Receipt::default();
-        for (i, (start, value_at)) in marks.iter().enumerate() {
-            let end = marks.get(i + 1).map_or(s.len(), |m| m.0);
-            let value = s
-                .get(*value_at..end)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned);
-            let label = lower.get(*start..*value_at).unwrap_or("");
-            let slot = match label {
-                "id:" => &mut r.id,
-                "sub:" => &mut r.sub,
-                "dlvrd:" => &mut r.dlvrd,
-                "submit date:" => &mut r.submit_date,
-                "done date:" => &mut r.done_date,
-                "stat:" => &mut r.stat,
-                "err:" => &mut r.err,
-                _ => &mut r.text,
-            };
-            *slot = value;
-        }
-        r
-    }
-
-    /// `err:` when it says something (not `000`).
-    fn error_code(&self) -> Option<String> {
-        self.err.clone().filter(|e| !is_zero(e))
-    }
-
-    fn extra(&self) -> Vec<(String, String)> {
-        [
-            ("receipt.id", &self.id),
-            ("receipt.sub", &self.sub),
-            ("receipt.dlvrd", &self.dlvrd),
-            ("receipt.submit_date", &self.submit_date),
-            ("receipt.done_date", &self.done_date),
-            ("receipt.err", &self.err),
-            ("receipt.text", &self.text),
-        ]
+/// The receipt's fields other than `stat` (mapped) for `extra`, as
+/// `receipt.id`, `receipt.done_date`, ...
+fn receipt_extra(r: &Receipt) -> Vec<(String, String)> {
+    r.pairs()
         .into_iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (k.to_owned(), v)))
+        .filter(|(k, _)| *k != "stat")
+        .map(|(k, v)| (format!("receipt.{k}"), v.to_owned()))
         .collect()
-    }
-}
-
-/// The byte offset of `label` in `lower` at the start or after whitespace.
-fn find_label(lower: &str, label: &str, from: usize) -> Option<usize> {
-    let mut at = from;
-    while let Some(pos) = lower.get(at..)?.find(label) {
-        let abs = at + pos;
-        let boundary = abs == 0
-            || lower
-                .get(..abs)
-                .and_then(|h| h.chars().next_back())
-                .is_some_and(char::is_whitespace);
-        if boundary {
-            return Some(abs);
-        }
-        at = abs + label.len();
-    }
-    None
-}
-
-fn is_zero(e: &str) -> bool {
-    let e = e.trim();
-    e.is_empty() || e.bytes().all(|b| b == b'0')
-}
-
-/// SMPP receipt dates: `YYMMDDhhmm` or `YYMMDDhhmmss`, at `offset`.
-pub fn smpp_date(s: &str, offset: i32) -> Option<i64> {
-    let s = s.trim();
-    if !(s.len() == 10 || s.len() == 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |i: usize| s.get(i..i + 2)?.parse::<u32>().ok();
-    let sec = if s.len() == 12 { n(10)? } else { 0 };
-    unix_ms(
-        2000 + i64::from(n(0)?),
-        n(2)?,
-        n(4)?,
-        n(6)?,
-        n(8)?,
-        sec,
-        offset,
-    )
 }
 
 /// Kannel's `%T` (unix seconds) or `%t` (`YYYY-MM-DD HH:MM`, at `offset`).
@@ -452,49 +310,7 @@ pub fn kannel_time(s: &str, offset: i32) -> Option<i64> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse::<i64>().ok()?.checked_mul(1000);
     }
-    if s.len() == 16 {
-        return parse_datetime(&format!("{s}:00"), offset);
-    }
-    parse_datetime(s, offset)
-}
-
-fn utc_offset(config: &Config) -> Result<i32, PluginError> {
-    let Some(v) = config
-        .get("utc_offset")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(0);
-    };
-    if v.eq_ignore_ascii_case("utc") {
-        return Ok(0);
-    }
-    let (sign, rest) = match v.as_bytes().first() {
-        Some(b'-') => (-1, v.get(1..).unwrap_or("")),
-        Some(b'+') => (1, v.get(1..).unwrap_or("")),
-        _ => (1, v),
-    };
-    let digits = rest.replace(':', "");
-    let parsed = match digits.len() {
-        1 | 2 => digits.parse::<i32>().ok().map(|h| (h, 0)),
-        4 => digits
-            .get(..2)
-            .and_then(|h| h.parse::<i32>().ok())
-            .zip(digits.get(2..).and_then(|m| m.parse::<i32>().ok())),
-        _ => None,
-    };
-    match parsed {
-        Some((h, m)) if h <= 14 && m < 60 => Ok(sign * (h * 60 + m)),
-        _ => Err(PluginError::Internal(format!(
-            "bad utc_offset `{v}` (want `+HH:MM`)"
-        ))),
-    }
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = sha256_hex(parts.join("\n").as_bytes());
-    h.truncate(24);
-    h
+    parse_datetime_lenient(s, offset)
 }
 
 #[cfg(test)]

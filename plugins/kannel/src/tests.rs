@@ -1,5 +1,6 @@
 use super::*;
 use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::time::parse_datetime;
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -142,15 +143,15 @@ fn receipt_parsing() {
     assert_eq!(r.text.as_deref(), Some("stat:fake err:999"));
     assert_eq!(r.error_code(), None);
     assert_eq!(
-        smpp_date("231123141530", 0),
+        parse_date("231123141530", 0),
         Some(utc("2023-11-23T14:15:30Z"))
     );
     assert_eq!(
-        smpp_date("2311231415", 180),
+        parse_date("2311231415", 180),
         Some(utc("2023-11-23T11:15:00Z"))
     );
-    assert_eq!(smpp_date("23112314", 0), None);
-    assert_eq!(smpp_date("2399999999", 0), None);
+    assert_eq!(parse_date("23112314", 0), None);
+    assert_eq!(parse_date("2399999999", 0), None);
     // Lower case, other order, no text.
     let r = Receipt::parse("STAT:UNDELIV ERR:0x0A ID:abc");
     assert_eq!(

@@ -5,8 +5,9 @@
 //! file.
 
 use serde_json::Value;
+use switchboard_plugin_sdk::fields::{json_field, scalars, short_hash};
 use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::{hmac_sha256, sha256_hex, verify_hex};
+use switchboard_plugin_sdk::sign::{hmac_sha256, verify_hex};
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
 use switchboard_plugin_sdk::time::parse_datetime;
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
@@ -130,12 +131,12 @@ fn v2(req: &Request) -> Result<Outcome, PluginError> {
     if !body.is_object() {
         return Err(bad_request("webhook body is not a JSON object"));
     }
-    let event_type = text(&body, "event_type")
+    let event_type = json_field(&body, "event_type")
         .unwrap_or_default()
         .to_ascii_uppercase();
-    let occurred_at = text(&body, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    let occurred_at = json_field(&body, "timestamp").and_then(|t| parse_datetime(&t, 0));
     let event_channel = channel_of(event_type.split('_').next().unwrap_or(""));
-    let all = flatten(&body);
+    let all = scalars("", &body);
     let extra_without = |mapped: &[&str]| -> Vec<(String, String)> {
         all.iter()
             .filter(|(k, _)| {
@@ -149,16 +150,17 @@ fn v2(req: &Request) -> Result<Outcome, PluginError> {
     };
 
     let event = if let Some(status) = body.get("status").filter(|v| v.is_object()) {
-        let raw = text(status, "status").ok_or_else(|| bad_request("missing `status.status`"))?;
-        let id = text(status, "id").ok_or_else(|| bad_request("missing `status.id`"))?;
+        let raw =
+            json_field(status, "status").ok_or_else(|| bad_request("missing `status.status`"))?;
+        let id = json_field(status, "id").ok_or_else(|| bad_request("missing `status.id`"))?;
         let mut ds = DeliveryStatus::new(&id, map_status(STATUSES, &raw), &raw);
-        ds.from = text(status, "sender");
-        ds.to = text(status, "recipient");
+        ds.from = json_field(status, "sender");
+        ds.to = json_field(status, "recipient");
         ds.channel = message_channel(status, event_channel);
         ds.occurred_at = occurred_at;
-        ds.message_ref = text(status, "message_ref");
-        ds.campaign_id = text(status, "campaign_id");
-        ds.error_code = text(status, "error_code").or_else(|| bounce_kind(&raw));
+        ds.message_ref = json_field(status, "message_ref");
+        ds.campaign_id = json_field(status, "campaign_id");
+        ds.error_code = json_field(status, "error_code").or_else(|| bounce_kind(&raw));
         // One `status.id` carries every status of a message: the pair is the event.
         Event::new(
             format!("{id}:{}", raw.to_ascii_uppercase()),
@@ -166,15 +168,15 @@ fn v2(req: &Request) -> Result<Outcome, PluginError> {
         )
         .with_extra(extra_without(STATUS_FIELDS))
     } else if let Some(mo) = body.get("mo").filter(|v| v.is_object()) {
-        let from = text(mo, "sender").ok_or_else(|| bad_request("missing `mo.sender`"))?;
-        let to = text(mo, "recipient").unwrap_or_default();
+        let from = json_field(mo, "sender").ok_or_else(|| bad_request("missing `mo.sender`"))?;
+        let to = json_field(mo, "recipient").unwrap_or_default();
         let message = mo.get("message").and_then(json_scalar).unwrap_or_default();
-        let id = text(mo, "id").unwrap_or_else(|| {
+        let id = json_field(mo, "id").unwrap_or_else(|| {
             short_hash(&[
                 &from,
                 &to,
                 &message,
-                &text(&body, "timestamp").unwrap_or_default(),
+                &json_field(&body, "timestamp").unwrap_or_default(),
             ])
         });
         let mut msg = InboundMessage::new(&id, &from, &to, &message);
@@ -185,44 +187,45 @@ fn v2(req: &Request) -> Result<Outcome, PluginError> {
         }
         msg.occurred_at = occurred_at;
         if let Some(last) = mo.get("last_message") {
-            msg.message_ref = text(last, "message_ref");
-            msg.campaign_id = text(last, "campaign_id");
+            msg.message_ref = json_field(last, "message_ref");
+            msg.campaign_id = json_field(last, "campaign_id");
         }
         Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra_without(MO_FIELDS))
     } else if let Some(hit) = body.get("link_hit").filter(|v| v.is_object()) {
-        let url = text(hit, "url").ok_or_else(|| bad_request("missing `link_hit.url`"))?;
+        let url = json_field(hit, "url").ok_or_else(|| bad_request("missing `link_hit.url`"))?;
         let source = hit.get("source_message").unwrap_or(&Value::Null);
-        let recipient = text(source, "recipient")
+        let recipient = json_field(source, "recipient")
             .ok_or_else(|| bad_request("missing `link_hit.source_message.recipient`"))?;
         // `hits` is cumulative: each hit of the same link is a new event.
-        let hits = text(hit, "hits").unwrap_or_default();
-        let source_id = text(source, "id").unwrap_or_else(|| short_hash(&[&recipient, &url]));
+        let hits = json_field(hit, "hits").unwrap_or_default();
+        let source_id = json_field(source, "id").unwrap_or_else(|| short_hash(&[&recipient, &url]));
         let lh = LinkHit {
             url,
             recipient,
-            sender: text(source, "sender"),
+            sender: json_field(source, "sender"),
             occurred_at,
-            message_ref: text(source, "message_ref"),
-            campaign_id: text(source, "campaign_id"),
+            message_ref: json_field(source, "message_ref"),
+            campaign_id: json_field(source, "campaign_id"),
         };
         Event::new(format!("link:{source_id}:{hits}"), EventKind::LinkHit(lh))
             .with_extra(extra_without(LINK_HIT_FIELDS))
     } else if let Some(opt) = body.get("opt_out").filter(|v| v.is_object()) {
         let source = opt.get("source_message").unwrap_or(&Value::Null);
-        let from = text(source, "recipient")
-            .or_else(|| text(opt, "mobile"))
-            .or_else(|| text(opt, "sender"))
+        let from = json_field(source, "recipient")
+            .or_else(|| json_field(opt, "mobile"))
+            .or_else(|| json_field(opt, "sender"))
             .ok_or_else(|| bad_request("missing `opt_out.source_message.recipient`"))?;
-        let how = text(opt, "source").unwrap_or_default();
-        let source_id = text(source, "id")
-            .unwrap_or_else(|| short_hash(&[&from, &text(&body, "timestamp").unwrap_or_default()]));
+        let how = json_field(opt, "source").unwrap_or_default();
+        let source_id = json_field(source, "id").unwrap_or_else(|| {
+            short_hash(&[&from, &json_field(&body, "timestamp").unwrap_or_default()])
+        });
         let oo = OptOut {
             from: from.clone(),
-            to: text(source, "sender"),
+            to: json_field(source, "sender"),
             channel: message_channel(source, Channel::Sms),
             occurred_at,
-            message_ref: text(source, "message_ref"),
-            campaign_id: text(source, "campaign_id"),
+            message_ref: json_field(source, "message_ref"),
+            campaign_id: json_field(source, "campaign_id"),
         };
         Event::new(
             format!("optout:{source_id}:{from}:{how}"),
@@ -250,7 +253,7 @@ fn bounce_kind(raw: &str) -> Option<String> {
 
 /// The channel of a message object by its `type`, else the event type's.
 fn message_channel(obj: &Value, fallback: Channel) -> Channel {
-    match text(obj, "type") {
+    match json_field(obj, "type") {
         Some(t) => channel_of(&t.to_ascii_uppercase()),
         None => fallback,
     }
@@ -273,11 +276,11 @@ fn media_of(mo: &Value) -> Vec<Media> {
     let mut out = Vec::new();
     if let Some(items) = mo.get("media").and_then(Value::as_array) {
         for item in items {
-            let name = text(item, "name").unwrap_or_default();
-            let content_type = text(item, "content_type").or_else(|| mime_of(&name));
-            if let Some(url) = text(item, "url") {
+            let name = json_field(item, "name").unwrap_or_default();
+            let content_type = json_field(item, "content_type").or_else(|| mime_of(&name));
+            if let Some(url) = json_field(item, "url") {
                 out.push(Media { url, content_type });
-            } else if let Some(content) = text(item, "content") {
+            } else if let Some(content) = json_field(item, "content") {
                 let mime = content_type
                     .clone()
                     .unwrap_or_else(|| "application/octet-stream".into());
@@ -459,57 +462,6 @@ fn json_string(out: &mut String, s: &str, php_style: bool) {
         }
     }
     out.push('"');
-}
-
-// ---------------------------------------------------------------- helpers
-
-/// A trimmed, non-empty scalar field of a JSON object as text.
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(json_scalar)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-/// Every scalar of a JSON value under its dotted path (`mo.last_message.id`,
-/// `mo.media.0.name`); nulls and empty containers are skipped.
-pub fn flatten(v: &Value) -> Vec<(String, String)> {
-    fn walk(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
-        let join = |k: &str| {
-            if path.is_empty() {
-                k.to_owned()
-            } else {
-                format!("{path}.{k}")
-            }
-        };
-        match v {
-            Value::Object(map) => {
-                for (k, child) in map {
-                    walk(child, &join(k), out);
-                }
-            }
-            Value::Array(items) => {
-                for (i, child) in items.iter().enumerate() {
-                    walk(child, &join(&i.to_string()), out);
-                }
-            }
-            other => {
-                if let Some(s) = json_scalar(other) {
-                    out.push((path.to_owned(), s));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(v, "", &mut out);
-    out
-}
-
-/// A stable id from the fields that identify an event without a provider id.
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = sha256_hex(parts.join("\n").as_bytes());
-    h.truncate(24);
-    h
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 //! does not publish them). See README.md beside this file.
 
 use switchboard_plugin_sdk::build::reply_with;
-use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::{hmac_sha1, hmac_sha256, sha256_hex, verify_base64, verify_hex};
+use switchboard_plugin_sdk::fields::{nested_json, short_hash};
+use switchboard_plugin_sdk::sign::{hmac_sha1, hmac_sha256, verify_base64, verify_hex};
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
@@ -67,13 +67,7 @@ impl Plugin for MySmsGate {
         let extra_of = |known: &[&str]| {
             let mut extra = p.extra(known);
             // Nested values (none documented today) are kept as JSON text.
-            if let Some(obj) = json.as_object() {
-                for (k, v) in obj {
-                    if json_scalar(v).is_none() && !v.is_null() {
-                        extra.push((k.clone(), v.to_string()));
-                    }
-                }
-            }
+            extra.extend(nested_json(&json));
             extra
         };
         let occurred_at = p
@@ -99,11 +93,8 @@ impl Plugin for MySmsGate {
             let text = p.get("message").unwrap_or("");
             // Incoming messages carry no id: derive one from what identifies
             // the message, so a resend is recognized as the same event.
-            let id = sha256_hex(
-                format!("{from}\n{to}\n{}\n{text}", p.get("timestamp").unwrap_or("")).as_bytes(),
-            );
-            let id = &id[..24];
-            let mut msg = InboundMessage::new(id, from, to, text);
+            let id = short_hash(&[from, to, p.get("timestamp").unwrap_or(""), text]);
+            let mut msg = InboundMessage::new(&id, from, to, text);
             msg.occurred_at = occurred_at;
             Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra_of(INCOMING_FIELDS))
         } else {

@@ -3,8 +3,8 @@
 //! POSTs. Unsigned. See README.md beside this file.
 
 use serde_json::Value;
+use switchboard_plugin_sdk::fields::{json_field, scalars, short_hash};
 use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::sha256_hex;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
 use switchboard_plugin_sdk::time::parse_datetime;
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
@@ -82,7 +82,7 @@ impl Plugin for Sinch {
             if !item.is_object() {
                 return Err(bad_request("callback is not a JSON object"));
             }
-            let kind = text(item, "type").unwrap_or_default();
+            let kind = json_field(item, "type").unwrap_or_default();
             match kind.as_str() {
                 "recipient_delivery_report_sms" | "recipient_delivery_report_mms" => {
                     events.push(recipient_report(item, &kind)?)
@@ -116,18 +116,18 @@ fn channel_of(kind: &str) -> Channel {
 /// message is `batch_id:recipient`, so each recipient of a batch has its own
 /// state.
 fn recipient_report(v: &Value, kind: &str) -> Result<Event, PluginError> {
-    let batch = text(v, "batch_id").ok_or_else(|| bad_request("missing `batch_id`"))?;
-    let recipient = text(v, "recipient").ok_or_else(|| bad_request("missing `recipient`"))?;
-    let status = text(v, "status").ok_or_else(|| bad_request("missing `status`"))?;
-    let code = text(v, "code");
+    let batch = json_field(v, "batch_id").ok_or_else(|| bad_request("missing `batch_id`"))?;
+    let recipient = json_field(v, "recipient").ok_or_else(|| bad_request("missing `recipient`"))?;
+    let status = json_field(v, "status").ok_or_else(|| bad_request("missing `status`"))?;
+    let code = json_field(v, "code");
     let ds = delivery(
         &batch,
         Some(&recipient),
         &status,
         code.as_deref(),
         kind,
-        text(v, "operator_status_at")
-            .or_else(|| text(v, "at"))
+        json_field(v, "operator_status_at")
+            .or_else(|| json_field(v, "at"))
             .and_then(|t| parse_datetime(&t, 0)),
         v,
     );
@@ -145,7 +145,7 @@ fn recipient_report(v: &Value, kind: &str) -> Result<Event, PluginError> {
 /// (`full` reports), or one per status for the whole batch (`summary`
 /// reports, which list no recipients).
 fn batch_report(v: &Value, kind: &str) -> Result<Vec<Event>, PluginError> {
-    let batch = text(v, "batch_id").ok_or_else(|| bad_request("missing `batch_id`"))?;
+    let batch = json_field(v, "batch_id").ok_or_else(|| bad_request("missing `batch_id`"))?;
     let statuses = v
         .get("statuses")
         .and_then(Value::as_array)
@@ -153,8 +153,9 @@ fn batch_report(v: &Value, kind: &str) -> Result<Vec<Event>, PluginError> {
     let base_extra = extra_of(v, &["statuses", "client_reference"]);
     let mut events = Vec::new();
     for entry in statuses {
-        let status = text(entry, "status").ok_or_else(|| bad_request("status without `status`"))?;
-        let code = text(entry, "code");
+        let status =
+            json_field(entry, "status").ok_or_else(|| bad_request("status without `status`"))?;
+        let code = json_field(entry, "code");
         let mut extra = base_extra.clone();
         extra.extend(
             extra_of(entry, &["status", "code", "recipients"])
@@ -216,10 +217,10 @@ fn delivery(
     let state = map_status(STATUSES, status);
     let mut ds = DeliveryStatus::new(&message_id, state, status);
     ds.to = recipient.map(str::to_owned);
-    ds.from = text(v, "applied_originator");
+    ds.from = json_field(v, "applied_originator");
     ds.channel = channel_of(kind);
     ds.occurred_at = occurred_at;
-    ds.message_ref = text(v, "client_reference");
+    ds.message_ref = json_field(v, "client_reference");
     if !matches!(
         state,
         DeliveryState::Delivered | DeliveryState::Queued | DeliveryState::Sent
@@ -230,9 +231,9 @@ fn delivery(
 }
 
 fn inbound(v: &Value, kind: &str) -> Result<Event, PluginError> {
-    let from = text(v, "from").ok_or_else(|| bad_request("missing `from`"))?;
-    let to = text(v, "to").unwrap_or_default();
-    let received_at = text(v, "received_at");
+    let from = json_field(v, "from").ok_or_else(|| bad_request("missing `from`"))?;
+    let to = json_field(v, "to").unwrap_or_default();
+    let received_at = json_field(v, "received_at");
     let mut media = Vec::new();
     let body_text = match (kind, v.get("body")) {
         ("mo_binary", Some(body)) => {
@@ -252,29 +253,21 @@ fn inbound(v: &Value, kind: &str) -> Result<Event, PluginError> {
                 .into_iter()
                 .flatten()
             {
-                if let Some(url) = text(item, "url") {
+                if let Some(url) = json_field(item, "url") {
                     media.push(Media {
                         url,
-                        content_type: text(item, "content_type")
-                            .or_else(|| text(item, "contentType")),
+                        content_type: json_field(item, "content_type")
+                            .or_else(|| json_field(item, "contentType")),
                     });
                 }
             }
-            text(body, "message").unwrap_or_default()
+            json_field(body, "message").unwrap_or_default()
         }
         (_, Some(body)) => json_scalar(body).unwrap_or_default(),
         (_, None) => String::new(),
     };
-    let id = text(v, "id").unwrap_or_else(|| {
-        let mut h = sha256_hex(
-            format!(
-                "{from}\n{to}\n{}\n{body_text}",
-                received_at.as_deref().unwrap_or("")
-            )
-            .as_bytes(),
-        );
-        h.truncate(24);
-        h
+    let id = json_field(v, "id").unwrap_or_else(|| {
+        short_hash(&[&from, &to, received_at.as_deref().unwrap_or(""), &body_text])
     });
     let mut msg = InboundMessage::new(&id, &from, &to, &body_text);
     msg.media = media;
@@ -284,15 +277,15 @@ fn inbound(v: &Value, kind: &str) -> Result<Event, PluginError> {
         Channel::Sms
     };
     msg.occurred_at = received_at
-        .or_else(|| text(v, "sent_at"))
+        .or_else(|| json_field(v, "sent_at"))
         .and_then(|t| parse_datetime(&t, 0));
-    msg.message_ref = text(v, "client_reference");
+    msg.message_ref = json_field(v, "client_reference");
     let mut extra = extra_of(v, MO_FIELDS);
     if kind == "mo_media"
         && let Some(body) = v.get("body")
     {
         extra.extend(
-            flatten(body, "body")
+            scalars("body", body)
                 .into_iter()
                 .filter(|(k, _)| k != "body.message" && !k.ends_with(".url")),
         );
@@ -300,48 +293,15 @@ fn inbound(v: &Value, kind: &str) -> Result<Event, PluginError> {
     Ok(Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra))
 }
 
-/// A trimmed, non-empty scalar field as text.
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(json_scalar)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
 /// The fields of `v` not in `known`: scalars as text, others flattened
 /// under dotted paths (`body.subject`).
 fn extra_of(v: &Value, known: &[&str]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Some(obj) = v.as_object() {
-        for (k, val) in obj {
-            if !known.contains(&k.as_str()) {
-                out.extend(flatten(val, k));
-            }
-        }
-    }
-    out
-}
-
-fn flatten(v: &Value, path: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    match v {
-        Value::Object(map) => {
-            for (k, child) in map {
-                out.extend(flatten(child, &format!("{path}.{k}")));
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                out.extend(flatten(child, &format!("{path}.{i}")));
-            }
-        }
-        other => {
-            if let Some(s) = json_scalar(other) {
-                out.push((path.to_owned(), s));
-            }
-        }
-    }
-    out
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !known.contains(&k.as_str()))
+        .flat_map(|(k, val)| scalars(k, val))
+        .collect()
 }
 
 #[cfg(test)]

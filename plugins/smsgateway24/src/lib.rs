@@ -2,10 +2,9 @@
 //! status and incoming message webhooks (text, and WhatsApp images as
 //! media). Unsigned. See README.md beside this file.
 
-use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::sha256_hex;
+use switchboard_plugin_sdk::fields::{nested_json, short_hash};
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::parse_datetime;
+use switchboard_plugin_sdk::time::{parse_datetime, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -87,7 +86,7 @@ impl Plugin for SmsGateway24 {
             json = serde_json::Value::Null;
             req.params().clone()
         };
-        let offset = utc_offset(config)?;
+        let offset = utc_offset(config, 0)?;
         let whatsapp = whatsapp_channels(config);
         let channel = |slot: Option<&str>| match slot.map(str::trim) {
             Some(s) if whatsapp.iter().any(|w| w == s) => Channel::Whatsapp,
@@ -96,13 +95,7 @@ impl Plugin for SmsGateway24 {
         let extra_of = |known: &[&str]| {
             let mut extra = p.extra(known);
             // Nested values (none documented) are kept as JSON text.
-            if let Some(obj) = json.as_object() {
-                for (k, v) in obj {
-                    if json_scalar(v).is_none() && !v.is_null() {
-                        extra.push((k.clone(), v.to_string()));
-                    }
-                }
-            }
+            extra.extend(nested_json(&json));
             extra
         };
 
@@ -170,39 +163,6 @@ fn time_ms(s: &str, offset: i32) -> Option<i64> {
     parse_datetime(s, offset)
 }
 
-fn utc_offset(config: &Config) -> Result<i32, PluginError> {
-    let Some(v) = config
-        .get("utc_offset")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    else {
-        return Ok(0);
-    };
-    if v.eq_ignore_ascii_case("utc") {
-        return Ok(0);
-    }
-    let (sign, rest) = match v.as_bytes().first() {
-        Some(b'-') => (-1, v.get(1..).unwrap_or("")),
-        Some(b'+') => (1, v.get(1..).unwrap_or("")),
-        _ => (1, v),
-    };
-    let digits = rest.replace(':', "");
-    let parsed = match digits.len() {
-        1 | 2 => digits.parse::<i32>().ok().map(|h| (h, 0)),
-        4 => digits
-            .get(..2)
-            .and_then(|h| h.parse::<i32>().ok())
-            .zip(digits.get(2..).and_then(|m| m.parse::<i32>().ok())),
-        _ => None,
-    };
-    match parsed {
-        Some((h, m)) if h <= 14 && m < 60 => Ok(sign * (h * 60 + m)),
-        _ => Err(PluginError::Internal(format!(
-            "bad utc_offset `{v}` (want `+HH:MM`)"
-        ))),
-    }
-}
-
 fn whatsapp_channels(config: &Config) -> Vec<String> {
     config
         .get("whatsapp_channels")
@@ -227,12 +187,6 @@ fn image_type(url: &str) -> Option<String> {
         }
         .to_owned(),
     )
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = sha256_hex(parts.join("\n").as_bytes());
-    h.truncate(24);
-    h
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 //! API's `notifyUrl` `id`/`status`/`update_time`), by GET or POST. Unsigned.
 //! See README.md beside this file.
 
-use switchboard_plugin_sdk::request::json_scalar;
-use switchboard_plugin_sdk::sign::sha256_hex;
-use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
+use switchboard_plugin_sdk::fields::short_hash;
+use switchboard_plugin_sdk::smpp;
+use switchboard_plugin_sdk::status::{StatusTable, is_no_error, map_status};
+use switchboard_plugin_sdk::time::{parse_datetime, utc_offset};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -89,7 +89,7 @@ impl Plugin for SmsGlobal {
     }
 
     fn handle(req: &Request, config: &Config) -> Result<Outcome, PluginError> {
-        let offset = utc_offset(config)?;
+        let offset = utc_offset(config, 0)?;
         let p = fields(req)?;
         let event = if p.get_any(&["dlrstatus", "status"]).is_some() {
             delivery(&p, offset)?
@@ -120,12 +120,12 @@ fn delivery(p: &Params, offset: i32) -> Result<Event, PluginError> {
         .to_owned();
     let mut extra = p.extra(DELIVERY_FIELDS);
     let mut ds = DeliveryStatus::new(&message_id, map_status(STATUSES, &status), &status);
-    // `000` / `0` is "no error".
-    ds.error_code = p.opt("dlr_err").filter(|e| !e.bytes().all(|b| b == b'0'));
+    ds.error_code = p.opt("dlr_err").filter(|e| !is_no_error(e));
     ds.to = p.get_any(&["to", "destination"]).map(str::to_owned);
     ds.from = p.get_any(&["from", "origin"]).map(str::to_owned);
     if let Some(done) = p.opt("donedate") {
-        ds.occurred_at = parse_done_date(&done, offset);
+        // The carrier's `yymmddhhmm` (or `yymmddhhmmss`).
+        ds.occurred_at = smpp::parse_date(&done, offset);
         if ds.occurred_at.is_none() {
             extra.push(("donedate".into(), done));
         }
@@ -152,7 +152,7 @@ fn incoming(p: &Params, offset: i32) -> Result<Event, PluginError> {
         Some(id) => id,
         // The legacy API gives incoming messages no id: derive one from what
         // identifies the message, so a resend is recognized as a duplicate.
-        None => stable_id(&[from, to, date, text]),
+        None => short_hash(&[from, to, date, text]),
     };
     let mut extra = p.extra(INCOMING_FIELDS);
     let mut msg = InboundMessage::new(&id, from, to, text);
@@ -167,90 +167,15 @@ fn incoming(p: &Params, offset: i32) -> Result<Event, PluginError> {
 
 /// The callback's fields wherever SMSGlobal put them: the query (GET), the
 /// query then a form body (POST), or the query then a JSON object (the REST
-/// `notifyUrl` can post JSON). Nested JSON values are kept as JSON text.
+/// `notifyUrl` can post JSON), as the SDK's `fields::fields` reads them;
+/// XML is refused.
 fn fields(req: &Request) -> Result<Params, PluginError> {
-    if req.is_get() || !req.looks_like_json() {
-        if req.content_type().ends_with("xml") {
-            return Err(unsupported(
-                "XML notifications are not handled: choose form or JSON postbacks",
-            ));
-        }
-        return Ok(req.params().clone());
+    if (req.is_get() || !req.looks_like_json()) && req.content_type().ends_with("xml") {
+        return Err(unsupported(
+            "XML notifications are not handled: choose form or JSON postbacks",
+        ));
     }
-    let json = req.json()?;
-    let obj = json
-        .as_object()
-        .ok_or_else(|| bad_request("JSON body is not an object"))?;
-    let mut p = req.query().clone();
-    for (k, v) in obj {
-        match json_scalar(v) {
-            Some(s) => p.0.push((k.clone(), s)),
-            None if !v.is_null() => p.0.push((k.clone(), v.to_string())),
-            None => {}
-        }
-    }
-    Ok(p)
-}
-
-/// `donedate`: the carrier's `yymmddhhmm` (or `yymmddhhmmss`) at `offset`.
-fn parse_done_date(s: &str, offset: i32) -> Option<i64> {
-    if !matches!(s.len(), 10 | 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |i: usize| s.get(i..i + 2)?.parse::<u32>().ok();
-    let secs = if s.len() == 12 { n(10)? } else { 0 };
-    unix_ms(
-        2000 + i64::from(n(0)?),
-        n(2)?,
-        n(4)?,
-        n(6)?,
-        n(8)?,
-        secs,
-        offset,
-    )
-}
-
-/// The configured `utc_offset` in minutes (`+10:00`, `-0530`, `+3`, `Z`).
-fn utc_offset(config: &Config) -> Result<i32, PluginError> {
-    match config.get("utc_offset") {
-        None => Ok(0),
-        Some(v) => parse_offset(v).ok_or_else(|| {
-            PluginError::Internal(format!(
-                "config `utc_offset` = `{v}` is not an offset like +10:00"
-            ))
-        }),
-    }
-}
-
-pub fn parse_offset(v: &str) -> Option<i32> {
-    let v = v.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("z") || v.eq_ignore_ascii_case("utc") {
-        return Some(0);
-    }
-    let (sign, rest) = match v.as_bytes().first()? {
-        b'+' => (1, v.get(1..)?),
-        b'-' => (-1, v.get(1..)?),
-        _ => (1, v),
-    };
-    let digits = rest.replace(':', "");
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits.get(..2)?.parse().ok()?,
-            digits.get(2..)?.parse().ok()?,
-        ),
-        _ => return None,
-    };
-    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
-}
-
-/// A short hash of the fields that identify a message.
-fn stable_id(parts: &[&str]) -> String {
-    let hash = sha256_hex(parts.join("\n").as_bytes());
-    hash.get(..24).unwrap_or(&hash).to_owned()
+    switchboard_plugin_sdk::fields::fields(req)
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 use super::*;
 use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::time::parse_offset;
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+10:00")];
 

@@ -5,6 +5,7 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde_json::{Map, Value};
 use switchboard_plugin_sdk::build::reply;
+use switchboard_plugin_sdk::fields::{flatten, flatten_object, json_text};
 use switchboard_plugin_sdk::request::json_scalar;
 use switchboard_plugin_sdk::sign::base64_decode;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
@@ -153,7 +154,7 @@ fn delivery_events(
         .get("errors")
         .filter(|e| e.as_array().is_some_and(|a| !a.is_empty()))
     {
-        base_extra.push(("errors".into(), errors.to_string()));
+        base_extra.push(("errors".into(), json_text(errors)));
     }
     base_extra.extend(envelope_extra);
     let from = payload
@@ -247,7 +248,7 @@ fn inbound_event(
     }
     // Media beyond url/content_type (size, hash) kept as JSON text.
     if let Some(media) = payload.get("media").filter(|m| !m.is_null()) {
-        extra.push(("media".into(), media.to_string()));
+        extra.push(("media".into(), json_text(media)));
     }
     extra.extend(envelope_extra);
     Ok(Event::new(id, EventKind::InboundMessage(msg)).with_extra(extra))
@@ -310,35 +311,6 @@ fn public_key(b64: &str) -> Result<VerifyingKey, PluginError> {
     };
     raw.and_then(|k| VerifyingKey::from_bytes(&k).ok())
         .ok_or_else(|| PluginError::Internal("public_key is not an Ed25519 public key".into()))
-}
-
-fn flatten_object(obj: &Map<String, Value>, skip: &[&str], out: &mut Vec<(String, String)>) {
-    for (k, v) in obj {
-        if !skip.contains(&k.as_str()) {
-            flatten(k, v, skip, out);
-        }
-    }
-}
-
-/// Nested JSON as `a.b` = scalar pairs (arrays as JSON text, nulls
-/// skipped), leaving out the `skip` paths already mapped onto the event.
-fn flatten(prefix: &str, v: &Value, skip: &[&str], out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(obj) => {
-            for (k, child) in obj {
-                let path = format!("{prefix}.{k}");
-                if !skip.contains(&path.as_str()) {
-                    flatten(&path, child, skip, out);
-                }
-            }
-        }
-        Value::Array(_) => out.push((prefix.to_owned(), v.to_string())),
-        other => {
-            if let Some(s) = json_scalar(other) {
-                out.push((prefix.to_owned(), s));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

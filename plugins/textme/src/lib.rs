@@ -2,9 +2,11 @@
 //! form POST, unsigned), and blocklist additions as opt-outs. See README.md
 //! beside this file.
 
-use switchboard_plugin_sdk::sign::sha256_hex;
+use switchboard_plugin_sdk::fields::short_hash;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
+use switchboard_plugin_sdk::time::{
+    civil_from_days, days_from_civil, parse_datetime, parse_offset, unix_ms,
+};
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -212,7 +214,6 @@ impl Zone {
             Some(v) if v.eq_ignore_ascii_case("israel") || v == "Asia/Jerusalem" => {
                 Ok(Zone::Israel)
             }
-            Some(v) if v.eq_ignore_ascii_case("utc") => Ok(Zone::Fixed(0)),
             Some(v) => parse_offset(v).map(Zone::Fixed).ok_or_else(|| {
                 PluginError::Internal(format!("bad utc_offset `{v}` (want `israel` or `+HH:MM`)"))
             }),
@@ -255,7 +256,7 @@ fn israel_offset(local_ms: i64) -> i32 {
     let days = secs.div_euclid(86_400);
     let (y, _, _) = civil_from_days(days);
     let last_sunday = |month: u32| -> i64 {
-        let end = switchboard_plugin_sdk::time::days_from_civil(y, month, 31);
+        let end = days_from_civil(y, month, 31);
         // 1970-01-01 was a Thursday: weekday 0 = Sunday at day 3.
         let weekday = (end + 4).rem_euclid(7);
         end - weekday
@@ -267,21 +268,6 @@ fn israel_offset(local_ms: i64) -> i32 {
     } else {
         120
     }
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Hinnant's
-/// `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `dd/mm/yy hh:mm[:ss]` or `dd/mm/yyyy hh:mm[:ss]` (also with `.` or `-`
@@ -308,31 +294,6 @@ fn civil(s: &str) -> Option<(i64, u32, u32, u32, u32, u32)> {
         None => 0,
     };
     Some((y, mo, d, h, mi, sec))
-}
-
-/// `+02:00`, `-0330`, `+2` to minutes.
-fn parse_offset(v: &str) -> Option<i32> {
-    let (sign, rest) = match v.as_bytes().first()? {
-        b'+' => (1, v.get(1..)?),
-        b'-' => (-1, v.get(1..)?),
-        _ => (1, v),
-    };
-    let digits = rest.replace(':', "");
-    let (h, m) = match digits.len() {
-        1 | 2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (
-            digits.get(..2)?.parse().ok()?,
-            digits.get(2..)?.parse().ok()?,
-        ),
-        _ => return None,
-    };
-    (h <= 14 && m < 60).then_some(sign * (h * 60 + m))
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = sha256_hex(parts.join("\n").as_bytes());
-    h.truncate(24);
-    h
 }
 
 #[cfg(test)]

@@ -3,8 +3,8 @@
 
 use switchboard_plugin_sdk::build::reply_with;
 use switchboard_plugin_sdk::sign::{hmac_sha1, sha256_hex, verify_base64};
+use switchboard_plugin_sdk::smpp;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::unix_ms;
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -116,7 +116,8 @@ impl Plugin for Twilio {
         ds.channel = from_channel.or(to_channel).unwrap_or(Channel::Sms);
         ds.from = from;
         ds.to = to;
-        ds.occurred_at = p.get("RawDlrDoneDate").and_then(parse_dlr_done_date);
+        // The carrier's `YYMMDDhhmm` (UTC).
+        ds.occurred_at = p.get("RawDlrDoneDate").and_then(|d| smpp::parse_date(d, 0));
         // Twilio resends a status with the same (sid, status): that pair is the event.
         let event =
             Event::new(format!("{sid}:{status}"), EventKind::DeliveryStatus(ds)).with_extra(extra);
@@ -167,15 +168,6 @@ fn split_address(addr: Option<&str>) -> (Option<String>, Option<Channel>) {
         }
     }
     (Some(addr.to_owned()), None)
-}
-
-/// `RawDlrDoneDate` is the carrier's `YYMMDDhhmm` (UTC).
-fn parse_dlr_done_date(s: &str) -> Option<i64> {
-    if s.len() != 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |i: usize| s[i..i + 2].parse::<u32>().ok();
-    unix_ms(2000 + i64::from(n(0)?), n(2)?, n(4)?, n(6)?, n(8)?, 0, 0)
 }
 
 /// Checks `X-Twilio-Signature` against the current and the previous token.

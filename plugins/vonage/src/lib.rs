@@ -7,12 +7,14 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use serde_json::Value;
 use sha2::Sha512;
+use switchboard_plugin_sdk::fields::{json_field, scalars, short_hash};
 use switchboard_plugin_sdk::request::json_scalar;
 use switchboard_plugin_sdk::sign::{
     base64_decode, constant_time_eq, hmac_sha1, hmac_sha256, sha256_hex, verify_hex,
 };
+use switchboard_plugin_sdk::smpp;
 use switchboard_plugin_sdk::status::{StatusTable, map_status};
-use switchboard_plugin_sdk::time::{parse_datetime, unix_ms};
+use switchboard_plugin_sdk::time::parse_datetime;
 use switchboard_plugin_sdk::types::{ConfigKey, Route};
 use switchboard_plugin_sdk::*;
 
@@ -186,10 +188,14 @@ fn sms_dlr(p: &Params) -> Result<Event, PluginError> {
     ds.from = p.opt("to");
     ds.error_code = p.opt("err-code").filter(|c| c != "0");
     ds.message_ref = p.opt("client-ref");
-    ds.occurred_at = p.get("scts").and_then(scts_ms).or_else(|| {
-        p.get("message-timestamp")
-            .and_then(|t| parse_datetime(t, 0))
-    });
+    // `scts`: the carrier's `YYMMDDhhmm`, UTC.
+    ds.occurred_at = p
+        .get("scts")
+        .and_then(|t| smpp::parse_date(t, 0))
+        .or_else(|| {
+            p.get("message-timestamp")
+                .and_then(|t| parse_datetime(t, 0))
+        });
     let extra = p.extra(DLR_FIELDS);
     Ok(Event::new(
         format!("{id}:{}", status.trim().to_ascii_lowercase()),
@@ -209,17 +215,6 @@ fn sms_inbound(p: &Params) -> Result<Event, PluginError> {
     let mut msg = InboundMessage::new(&id, from, to, text);
     msg.occurred_at = parse_datetime(when, 0);
     Ok(Event::new(id, EventKind::InboundMessage(msg)).with_extra(p.extra(MO_FIELDS)))
-}
-
-/// `scts`: the carrier's `YYMMDDhhmm`, UTC.
-fn scts_ms(s: &str) -> Option<i64> {
-    let s = s.trim();
-    if !(s.len() == 10 || s.len() == 12) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |i: usize| s.get(i..i + 2)?.parse::<u32>().ok();
-    let sec = if s.len() == 12 { n(10)? } else { 0 };
-    unix_ms(2000 + i64::from(n(0)?), n(2)?, n(4)?, n(6)?, n(8)?, sec, 0)
 }
 
 /// The SMS API signature: every parameter but `sig`, sorted by name, as
@@ -305,21 +300,21 @@ pub fn signature_base(p: &Params) -> String {
 // ------------------------------------------------------------ Messages API
 
 fn messages_status(v: &Value) -> Result<Event, PluginError> {
-    let id = text(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
-    let status = text(v, "status").ok_or_else(|| bad_request("missing `status`"))?;
+    let id = json_field(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
+    let status = json_field(v, "status").ok_or_else(|| bad_request("missing `status`"))?;
     let mut ds = DeliveryStatus::new(&id, map_status(MESSAGES_STATUSES, &status), &status);
-    ds.to = text(v, "to");
-    ds.from = text(v, "from");
-    ds.channel = channel_of(text(v, "channel").as_deref());
-    ds.occurred_at = text(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
-    ds.message_ref = text(v, "client_ref");
+    ds.to = json_field(v, "to");
+    ds.from = json_field(v, "from");
+    ds.channel = channel_of(json_field(v, "channel").as_deref());
+    ds.occurred_at = json_field(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    ds.message_ref = json_field(v, "client_ref");
     ds.error_code = v.get("error").and_then(|e| {
-        text(e, "title").or_else(|| {
+        json_field(e, "title").or_else(|| {
             // `type` is a URL ending in the code.
-            text(e, "type").and_then(|t| t.rsplit('/').next().map(str::to_owned))
+            json_field(e, "type").and_then(|t| t.rsplit('/').next().map(str::to_owned))
         })
     });
-    let extra = flatten(v)
+    let extra = scalars("", v)
         .into_iter()
         .filter(|(k, _)| !MESSAGES_STATUS_FIELDS.contains(&k.as_str()))
         .collect();
@@ -331,17 +326,17 @@ fn messages_status(v: &Value) -> Result<Event, PluginError> {
 }
 
 fn messages_inbound(v: &Value) -> Result<Event, PluginError> {
-    let id = text(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
-    let from = text(v, "from").ok_or_else(|| bad_request("missing `from`"))?;
-    let to = text(v, "to").unwrap_or_default();
+    let id = json_field(v, "message_uuid").ok_or_else(|| bad_request("missing `message_uuid`"))?;
+    let from = json_field(v, "from").ok_or_else(|| bad_request("missing `from`"))?;
+    let to = json_field(v, "to").unwrap_or_default();
     let body = v.get("text").and_then(json_scalar).unwrap_or_default();
     let mut msg = InboundMessage::new(&id, &from, &to, &body);
-    msg.channel = channel_of(text(v, "channel").as_deref());
-    msg.occurred_at = text(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
-    msg.message_ref = text(v, "client_ref");
+    msg.channel = channel_of(json_field(v, "channel").as_deref());
+    msg.occurred_at = json_field(v, "timestamp").and_then(|t| parse_datetime(&t, 0));
+    msg.message_ref = json_field(v, "client_ref");
     let mut mapped_urls = Vec::new();
     for kind in MEDIA_KINDS {
-        if let Some(url) = v.get(*kind).and_then(|m| text(m, "url")) {
+        if let Some(url) = v.get(*kind).and_then(|m| json_field(m, "url")) {
             msg.media.push(Media {
                 url,
                 content_type: media_type(kind),
@@ -349,7 +344,7 @@ fn messages_inbound(v: &Value) -> Result<Event, PluginError> {
             mapped_urls.push(format!("{kind}.url"));
         }
     }
-    let extra = flatten(v)
+    let extra = scalars("", v)
         .into_iter()
         .filter(|(k, _)| !MESSAGES_INBOUND_FIELDS.contains(&k.as_str()) && !mapped_urls.contains(k))
         .collect();
@@ -462,49 +457,6 @@ fn tolerance(config: &Config) -> Result<i64, PluginError> {
             .filter(|t| *t >= 0)
             .ok_or_else(|| PluginError::Internal(format!("bad timestamp_tolerance_secs `{v}`"))),
     }
-}
-
-// ---------------------------------------------------------------- helpers
-
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(json_scalar)
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-}
-
-/// Every scalar under its dotted path (`usage.price`, `error.detail`).
-fn flatten(v: &Value) -> Vec<(String, String)> {
-    fn walk(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
-        let join = |k: &str| {
-            if path.is_empty() {
-                k.to_owned()
-            } else {
-                format!("{path}.{k}")
-            }
-        };
-        match v {
-            Value::Object(map) => map.iter().for_each(|(k, c)| walk(c, &join(k), out)),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .for_each(|(i, c)| walk(c, &join(&i.to_string()), out)),
-            other => {
-                if let Some(s) = json_scalar(other) {
-                    out.push((path.to_owned(), s));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(v, "", &mut out);
-    out
-}
-
-fn short_hash(parts: &[&str]) -> String {
-    let mut h = sha256_hex(parts.join("\n").as_bytes());
-    h.truncate(24);
-    h
 }
 
 #[cfg(test)]

@@ -431,9 +431,12 @@ fn garbage_is_a_bad_request_not_a_panic() {
         let r = run::<Vonage>(&fx, &[]);
         assert!(matches!(r, Err(PluginError::BadRequest(_))), "{q:?}: {r:?}");
     }
-    assert_eq!(scts_ms("2399999999"), None);
-    assert_eq!(scts_ms("23112214"), None);
-    assert_eq!(scts_ms("231122141530"), Some(utc("2023-11-22T14:15:30Z")));
+    assert_eq!(smpp::parse_date("2399999999", 0), None);
+    assert_eq!(smpp::parse_date("23112214", 0), None);
+    assert_eq!(
+        smpp::parse_date("231122141530", 0),
+        Some(utc("2023-11-22T14:15:30Z"))
+    );
 }
 
 #[test]
