@@ -135,7 +135,7 @@ pub(crate) fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyho
     );
     if let Some(sink) = sink {
         config.push_str(&format!(
-            "[destinations.sink]\nkind = \"http\"\nurl = \"http://{sink}/hook\"\nallow_http = true\nconcurrency = 32\n\
+            "[destinations.sink]\nkind = \"http\"\nurl = \"http://{sink}/hook\"\nallow_http = true\nallow_addresses = [\"127.0.0.1\"]\nconcurrency = 32\n\
              [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
         ));
     }
