@@ -1,7 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::fixture::Fixture;
-use switchboard_plugin_sdk::testing::{request_for, run, serve_certificate};
-use switchboard_plugin_sdk::types::Context;
+use switchboard_plugin_sdk::testing::{Sweep, run, run_at, serve_certificate};
 
 const CERT: &str = include_str!("../fixtures-src/test-cert.pem");
 const OTHER_CERT: &str = include_str!("../fixtures-src/other-cert.pem");
@@ -34,19 +32,6 @@ fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Runs fixture text at another arrival time (ms since the epoch).
-fn run_at(text: &str, config: &[(&str, &str)], received_at: i64) -> Result<Outcome, PluginError> {
-    let fx = Fixture::parse(text.as_bytes()).unwrap();
-    let req = request_for::<AwsSns>(&fx, received_at).unwrap();
-    let ctx = Context {
-        config: config
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    };
-    switchboard_plugin_sdk::run::<AwsSns>(req, ctx)
-}
-
 fn is_unauthorized(r: Result<Outcome, PluginError>) -> bool {
     matches!(r, Err(PluginError::Unauthorized(_)))
 }
@@ -59,7 +44,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     assert_eq!(map_status(STATUSES, "TELEPORTED"), DeliveryState::Unknown);
     // An unknown eventType from a signed message: unknown, raw kept.
     let fx = fixture("eum-text-delivered-v1.http");
-    let out = run_at(
+    let out = run_at::<AwsSns>(
         &fx,
         &[("allowed_topics", TOPICS), ("certificate_pem", CERT)],
         1_700_000_000_000,
@@ -355,22 +340,34 @@ fn timestamp_tolerance() {
     let fx = fixture("eum-text-delivered-v1.http");
     // Signed at 2023-11-14T22:13:05.123Z.
     let signed = 1_699_999_985_123;
-    assert!(run_at(&fx, &cfg(), signed + 3_600_000).is_ok());
-    assert!(is_unauthorized(run_at(&fx, &cfg(), signed + 3_601_000)));
-    assert!(is_unauthorized(run_at(&fx, &cfg(), signed - 3_601_000)));
+    assert!(run_at::<AwsSns>(&fx, &cfg(), signed + 3_600_000).is_ok());
+    assert!(is_unauthorized(run_at::<AwsSns>(
+        &fx,
+        &cfg(),
+        signed + 3_601_000
+    )));
+    assert!(is_unauthorized(run_at::<AwsSns>(
+        &fx,
+        &cfg(),
+        signed - 3_601_000
+    )));
     let strict = [
         ("allowed_topics", TOPICS),
         ("certificate_pem", CERT),
         ("timestamp_tolerance_secs", "300"),
     ];
-    assert!(run_at(&fx, &strict, signed + 299_000).is_ok());
-    assert!(is_unauthorized(run_at(&fx, &strict, signed + 301_000)));
+    assert!(run_at::<AwsSns>(&fx, &strict, signed + 299_000).is_ok());
+    assert!(is_unauthorized(run_at::<AwsSns>(
+        &fx,
+        &strict,
+        signed + 301_000
+    )));
     let off = [
         ("allowed_topics", TOPICS),
         ("certificate_pem", CERT),
         ("timestamp_tolerance_secs", "0"),
     ];
-    assert!(run_at(&fx, &off, signed + 86_400_000 * 365).is_ok());
+    assert!(run_at::<AwsSns>(&fx, &off, signed + 86_400_000 * 365).is_ok());
 }
 
 #[test]
@@ -487,56 +484,18 @@ fn certificate_parsing_never_panics() {
     }
 }
 
-/// `fixtures/config.toml` as the e2e test reads it (flat string table;
-/// `"""` multi-line strings for the certificate).
-fn fixture_config() -> Vec<(String, String)> {
-    let text = fixture("config.toml");
-    let mut out = Vec::new();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let Some((k, v)) = line.split_once(" = ") else {
-            continue;
-        };
-        let value = if v == "\"\"\"" {
-            lines
-                .by_ref()
-                .take_while(|l| *l != "\"\"\"")
-                .collect::<Vec<_>>()
-                .join("\n")
-        } else {
-            v.trim_matches('"').to_owned()
-        };
-        out.push((k.to_owned(), value));
-    }
-    out
-}
-
+/// What the end-to-end test does with every fixture: accepted ones give an
+/// event under `fixtures/config.toml`, `reject-` ones are refused.
+/// (Subscription confirmations give an action, no event.)
 #[test]
 fn every_fixture_follows_the_naming_convention() {
-    let config = fixture_config();
-    let config: Vec<(&str, &str)> = config
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !name.ends_with(".http") {
-            continue;
-        }
-        seen += 1;
-        // A fixed "now" years after signing: the e2e router's clock.
-        let r = run_at(&fixture(&name), &config, 1_900_000_000_000);
-        if name.starts_with("reject-") {
-            assert!(r.is_err(), "{name} was accepted");
-        } else {
-            let out = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            let confirmation = name.contains("subscri");
-            assert_eq!(out.events.is_empty(), confirmation, "{name}");
-        }
-    }
-    assert_eq!(seen, 17);
+    // A fixed "now" years after signing: the e2e router's clock.
+    let sweep = Sweep {
+        received_at: 1_900_000_000_000,
+        gives_events: |name| !name.contains("subscri"),
+        ..Sweep::default()
+    };
+    assert_eq!(sweep.check::<AwsSns>(env!("CARGO_MANIFEST_DIR")), 17);
 }
 
 #[test]

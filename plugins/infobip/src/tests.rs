@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -226,24 +226,10 @@ fn reply_and_routes() {
     assert_eq!(info.routes.len(), 2);
 }
 
+/// What the end-to-end test does with every fixture: accepted ones give an
+/// event under `fixtures/config.toml`, `reject-` ones are refused.
 #[test]
 fn every_fixture_follows_the_naming_convention() {
     assert_eq!(fixture("config.toml"), "");
-    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !name.ends_with(".http") {
-            continue;
-        }
-        seen += 1;
-        let r = run::<Infobip>(&fixture(&name), CFG);
-        if name.starts_with("reject-") {
-            assert!(r.is_err(), "{name} was accepted");
-        } else {
-            let out = r.unwrap_or_else(|e| panic!("{name}: {e:?}"));
-            assert!(!out.events.is_empty(), "{name}");
-        }
-    }
-    assert_eq!(seen, 10);
+    assert_eq!(check_fixtures::<Infobip>(env!("CARGO_MANIFEST_DIR")), 10);
 }

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("api_secret", "fixture-api-secret")];
 
@@ -363,29 +363,5 @@ fn reply_is_200() {
 /// event under `fixtures/config.toml`, `reject-` ones are refused.
 #[test]
 fn every_fixture_follows_the_naming_convention() {
-    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let config: Vec<(String, String)> = fixture("config.toml")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-        .collect();
-    let cfg: Vec<(&str, &str)> = config
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !name.ends_with(".http") {
-            continue;
-        }
-        seen += 1;
-        let result = run::<Kudosity>(&fixture(&name), &cfg);
-        if name.starts_with("reject-") {
-            assert!(result.is_err(), "{name} was accepted");
-        } else {
-            assert!(!result.unwrap().events.is_empty(), "{name} gave no event");
-        }
-    }
-    assert!(seen >= 10);
+    assert!(check_fixtures::<Kudosity>(env!("CARGO_MANIFEST_DIR")) >= 10);
 }

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -240,20 +240,5 @@ fn reply_is_200() {
 /// event under `fixtures/config.toml`, `reject-` ones are refused.
 #[test]
 fn every_fixture_follows_the_naming_convention() {
-    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if !name.ends_with(".http") {
-            continue;
-        }
-        seen += 1;
-        let result = run::<Sinch>(&fixture(&name), CFG);
-        if name.starts_with("reject-") {
-            assert!(result.is_err(), "{name} was accepted");
-        } else {
-            assert!(!result.unwrap().events.is_empty(), "{name} gave no event");
-        }
-    }
-    assert!(seen >= 10);
+    assert!(check_fixtures::<Sinch>(env!("CARGO_MANIFEST_DIR")) >= 10);
 }

@@ -1,24 +1,10 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{RECEIVED_AT, check_fixtures, run, run_at};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+03:00")];
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-/// Fixture files may hold non-UTF-8 bytes: run them from bytes.
-fn run_bytes(fx: &[u8], cfg: &[(&str, &str)]) -> Result<Outcome, PluginError> {
-    let fx = switchboard_plugin_sdk::fixture::Fixture::parse(fx).unwrap();
-    let req =
-        switchboard_plugin_sdk::testing::request_for::<SmsTraffic>(&fx, 1_700_000_000_000).unwrap();
-    let ctx = switchboard_plugin_sdk::types::Context {
-        config: cfg
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    };
-    switchboard_plugin_sdk::run::<SmsTraffic>(req, ctx)
 }
 
 fn outcome(fx: &str) -> Outcome {
@@ -152,7 +138,7 @@ fn raw_windows_1251_bytes_in_the_body() {
     let mut fx = b"POST /api/v1/smsTrafficIncoming/shop1 HTTP/1.1\nHost: hooks.example.com\nContent-Type: application/x-www-form-urlencoded; charset=windows-1251\n\nphone=79161234567&message=".to_vec();
     fx.extend_from_slice(&[0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2]);
     fx.push(b'\n');
-    let out = run_bytes(&fx, CFG).unwrap();
+    let out = run_at::<SmsTraffic>(&fx, CFG, RECEIVED_AT).unwrap();
     let EventKind::InboundMessage(m) = &out.events[0].kind else {
         panic!()
     };
@@ -224,23 +210,9 @@ fn malformed_requests_are_bad_requests_not_panics() {
     );
 }
 
+/// What the end-to-end test does with every fixture: accepted ones give an
+/// event under `fixtures/config.toml`, `reject-` ones are refused.
 #[test]
 fn fixture_names_say_whether_they_are_accepted() {
-    let dir = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "http") {
-            continue;
-        }
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let r = run_bytes(&std::fs::read(&path).unwrap(), CFG);
-        if name.starts_with("reject-") {
-            assert!(r.is_err(), "{name} was accepted");
-        } else {
-            assert!(!r.unwrap().events.is_empty(), "{name} gave no event");
-        }
-        seen += 1;
-    }
-    assert!(seen >= 8);
+    assert!(check_fixtures::<SmsTraffic>(env!("CARGO_MANIFEST_DIR")) >= 8);
 }
