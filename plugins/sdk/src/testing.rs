@@ -148,9 +148,6 @@ pub struct Sweep<'a> {
     pub received_at: i64,
     /// The plugin's settings; `None` reads `fixtures/config.toml`.
     pub config: Option<&'a [(&'a str, &'a str)]>,
-    /// Whether an accepted fixture must give events (the default) or none
-    /// (e.g. a subscription confirmation, which only has an action).
-    pub gives_events: fn(&str) -> bool,
 }
 
 impl Default for Sweep<'_> {
@@ -158,16 +155,16 @@ impl Default for Sweep<'_> {
         Self {
             received_at: RECEIVED_AT,
             config: None,
-            gives_events: |_| true,
         }
     }
 }
 
 impl Sweep<'_> {
     /// Runs every `*.http` file of `<manifest_dir>/fixtures` through `P`
-    /// and panics unless those named `reject-*` are refused and every
-    /// other one is accepted with events ([`Sweep::gives_events`]).
-    /// Returns the number of fixtures.
+    /// and panics unless they follow the naming convention: `reject-*`
+    /// refused, `ack-*` accepted without events, every other one accepted
+    /// with at least one event or action (as `switchboard plugin test
+    /// --check`). Returns the number of fixtures.
     pub fn check<P: Plugin>(&self, manifest_dir: &str) -> usize {
         let from_file = fixture_config(manifest_dir);
         let file_config: Vec<(&str, &str)> = from_file
@@ -187,14 +184,19 @@ impl Sweep<'_> {
             let result = run_at::<P>(&bytes, config, self.received_at);
             if name.starts_with("reject-") {
                 assert!(result.is_err(), "{name} was accepted: {result:?}");
+                continue;
+            }
+            let out = result.unwrap_or_else(|e| panic!("{name} was refused: {e:?}"));
+            if name.starts_with("ack-") {
+                assert!(
+                    out.events.is_empty(),
+                    "{name} gave events: {:?}",
+                    out.events
+                );
             } else {
-                let out = result.unwrap_or_else(|e| panic!("{name} was refused: {e:?}"));
-                let expected = (self.gives_events)(name);
-                assert_eq!(
-                    !out.events.is_empty(),
-                    expected,
-                    "{name}: {} events",
-                    out.events.len()
+                assert!(
+                    !out.events.is_empty() || !out.actions.is_empty(),
+                    "{name} gave no event (name it `ack-*` if that is right)"
                 );
             }
         }
@@ -203,9 +205,10 @@ impl Sweep<'_> {
 }
 
 /// Checks every fixture of plugin `P` as the end-to-end test sends them:
-/// with `fixtures/config.toml`, `reject-*` files refused and every other
-/// one accepted with at least one event. Returns the number of fixtures;
-/// see [`Sweep`] for another arrival time or config.
+/// with `fixtures/config.toml`, `reject-*` files refused, `ack-*` ones
+/// accepted without events, every other one accepted with events (or an
+/// action). Returns the number of fixtures; see [`Sweep`] for another
+/// arrival time or config.
 pub fn check_fixtures<P: Plugin>(manifest_dir: &str) -> usize {
     Sweep::default().check::<P>(manifest_dir)
 }
@@ -253,5 +256,94 @@ mod tests {
         );
         assert!(parse_flat_toml("# nothing\n").is_empty());
         assert!(fixture_config("/nonexistent").is_empty());
+    }
+
+    /// Refuses `?bad`, gives no event for `?none`, else one event; needs
+    /// `key = "k"` in its config.
+    struct Toy;
+    impl Plugin for Toy {
+        fn describe() -> crate::PluginInfo {
+            crate::PluginInfo {
+                name: "toy".into(),
+                version: "0".into(),
+                description: String::new(),
+                routes: vec![crate::types::Route::new(&[Method::Get], "/toy", "")],
+                config_keys: Vec::new(),
+                accept_reply: crate::reply(200),
+            }
+        }
+        fn handle(req: &crate::Request, config: &crate::Config) -> Result<Outcome, PluginError> {
+            if config.get("key") != Some("k") || req.query().get("bad").is_some() {
+                return Err(crate::bad_request("no"));
+            }
+            let events = match req.query().get("none") {
+                Some(_) => Vec::new(),
+                None => vec![crate::Event::new(
+                    "e",
+                    crate::EventKind::LinkHit(link_hit()),
+                )],
+            };
+            Ok(Outcome::events(events))
+        }
+    }
+
+    fn link_hit() -> crate::LinkHit {
+        crate::LinkHit {
+            url: "u".into(),
+            recipient: "r".into(),
+            sender: None,
+            occurred_at: None,
+            message_ref: None,
+            campaign_id: None,
+        }
+    }
+
+    /// A plugin directory with a fixture per (file name, query).
+    fn plugin_dir(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("sdk-sweep-{}-{tag}", std::process::id()));
+        let fixtures = dir.join("fixtures");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&fixtures).unwrap();
+        std::fs::write(fixtures.join("config.toml"), "# toy\nkey = \"k\"\n").unwrap();
+        for (name, query) in files {
+            let text = format!("GET /api/v1/toy?{query} HTTP/1.1\nHost: h\n\n");
+            std::fs::write(fixtures.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn sweep_enforces_the_naming_convention() {
+        let good = plugin_dir(
+            "good",
+            &[
+                ("ok.http", "a=1"),
+                ("ack-quiet.http", "none=1"),
+                ("reject-bad.http", "bad=1"),
+            ],
+        );
+        assert_eq!(check_fixtures::<Toy>(good.to_str().unwrap()), 3);
+        for (tag, name, query) in [
+            ("accepted-reject", "reject-ok.http", "a=1"),
+            ("silent", "quiet.http", "none=1"),
+            ("noisy-ack", "ack-noisy.http", "a=1"),
+            ("refused", "ok.http", "bad=1"),
+        ] {
+            let dir = plugin_dir(tag, &[(name, query)]);
+            let dir = dir.to_str().unwrap().to_owned();
+            let r = std::panic::catch_unwind(|| check_fixtures::<Toy>(&dir));
+            assert!(r.is_err(), "{tag}: {name} passed");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        // Another config: `key` missing, so everything is refused.
+        let cfg: &[(&str, &str)] = &[];
+        let sweep = Sweep {
+            config: Some(cfg),
+            ..Sweep::default()
+        };
+        let only_rejects = plugin_dir("cfg", &[("reject-any.http", "a=1")]);
+        assert_eq!(sweep.check::<Toy>(only_rejects.to_str().unwrap()), 1);
+        std::fs::remove_dir_all(good).unwrap();
+        std::fs::remove_dir_all(only_rejects).unwrap();
     }
 }
