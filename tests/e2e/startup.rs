@@ -32,24 +32,6 @@ fn dir_with(plugins: &[&str], config_text: &str) -> tempfile::TempDir {
 }
 
 #[test]
-fn check_accepts_the_shipped_default_config() {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(root().join("config.toml"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(text.contains("plugin twilio"), "{text}");
-    assert!(text.contains("plugin mysmsgate"), "{text}");
-}
-
-#[test]
 fn bad_configs_stop_start_up_with_file_key_and_reason() {
     let cases: &[(&str, &str)] = &[
         ("[server]\nlisten = 5\n", "server.listen: invalid type"),

@@ -11,14 +11,13 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{CONNECTIONS, Proc, TOKEN, load, read_response, spawn, twilio_requests};
+use super::{CONNECTIONS, load, read_response, twilio_requests};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -71,39 +70,6 @@ fn message_id(body: &[u8]) -> Option<String> {
     let start = text.find("\"message_id\":\"")? + 14;
     let len = text[start..].find('"')?;
     Some(text[start..start + len].to_owned())
-}
-
-fn router(root: &Path, dir: &Path, sink: SocketAddr) -> anyhow::Result<Proc> {
-    std::fs::create_dir_all(dir.join("plugins"))?;
-    std::fs::copy(
-        root.join("dist/plugins/twilio.wasm"),
-        dir.join("plugins/twilio.wasm"),
-    )?;
-    let config = format!(
-        "[server]\npublic_url = \"https://hooks.example.com\"\n[runtime]\nplugin_dir = \"plugins\"\n\
-         [plugins.twilio]\nauth_token = \"{TOKEN}\"\n\
-         [destinations.sink]\nkind = \"http\"\nurl = \"http://{sink}/hook\"\nallow_http = true\n\
-         allow_addresses = [\"127.0.0.1\"]\nconcurrency = 64\nsigning_secret = \"{SECRET}\"\n\
-         retry_schedule = [\"0s\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\"]\n\
-         breaker_threshold = 3\nbreaker_cooldown = \"1s\"\n\
-         [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
-    );
-    std::fs::write(dir.join("config.toml"), config)?;
-    spawn(
-        Command::new(root.join("target/release/switchboard"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(dir.join("config.toml"))
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .env("RUST_LOG", "error"),
-    )
 }
 
 /// Sends `reqs` over `conns` keep-alive connections, as fast as acked, and
@@ -174,7 +140,16 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     // The receiver's port, reserved; nothing listens there yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let router = router(root, &tmp.path().join("d"), port)?;
+    let router = super::router(
+        root,
+        &tmp.path().join("d"),
+        Some(port),
+        &format!(
+            "concurrency = 64\nsigning_secret = \"{SECRET}\"\n\
+             retry_schedule = [\"0s\", \"200ms\", \"200ms\", \"200ms\", \"200ms\", \"200ms\"]\n\
+             breaker_threshold = 3\nbreaker_cooldown = \"1s\""
+        ),
+    )?;
 
     // 1. Backlog: the destination is down, the breaker opens, jobs wait.
     let n = 30_000;

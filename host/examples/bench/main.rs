@@ -122,8 +122,14 @@ pub(crate) fn spawn(cmd: &mut Command) -> anyhow::Result<Proc> {
 }
 
 /// The router with the twilio plugin; with `sink`, every event is forwarded
-/// there, without, events are captured and normalized but match no route.
-pub(crate) fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyhow::Result<Proc> {
+/// there (with `settings`, extra destination TOML lines), without, events
+/// are captured and normalized but match no route.
+pub(crate) fn router(
+    root: &Path,
+    dir: &Path,
+    sink: Option<SocketAddr>,
+    settings: &str,
+) -> anyhow::Result<Proc> {
     std::fs::create_dir_all(dir.join("plugins"))?;
     std::fs::copy(
         root.join("dist/plugins/twilio.wasm"),
@@ -135,7 +141,8 @@ pub(crate) fn router(root: &Path, dir: &Path, sink: Option<SocketAddr>) -> anyho
     );
     if let Some(sink) = sink {
         config.push_str(&format!(
-            "[destinations.sink]\nkind = \"http\"\nurl = \"http://{sink}/hook\"\nallow_http = true\nallow_addresses = [\"127.0.0.1\"]\nconcurrency = 32\n\
+            "[destinations.sink]\nkind = \"http\"\nurl = \"http://{sink}/hook\"\nallow_http = true\n\
+             allow_addresses = [\"127.0.0.1\"]\n{settings}\n\
              [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
         ));
     }
@@ -349,8 +356,13 @@ async fn http_bench(root: &Path) -> anyhow::Result<()> {
     let bare = spawn(Command::new(&me).arg("bare"))?;
     let sink = spawn(Command::new(&me).arg("bare"))?;
     let tmp = tempfile::tempdir()?;
-    let capture_only = router(root, &tmp.path().join("a"), None)?;
-    let router = router(root, &tmp.path().join("b"), Some(sink.1))?;
+    let capture_only = router(root, &tmp.path().join("a"), None, "")?;
+    let router = router(
+        root,
+        &tmp.path().join("b"),
+        Some(sink.1),
+        "concurrency = 32",
+    )?;
 
     let warm = Arc::new(twilio_requests(2_000, "bench"));
     let reqs = Arc::new(twilio_requests(400_000, "bench"));
