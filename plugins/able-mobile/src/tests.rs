@@ -1,4 +1,6 @@
 use super::*;
+use switchboard_plugin_sdk::gateway::STATUSES;
+use switchboard_plugin_sdk::status::map_status;
 use switchboard_plugin_sdk::testing::{check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+00:00")];

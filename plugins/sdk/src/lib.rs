@@ -4,7 +4,8 @@
 //! SDK owns the WIT bindings (generated once here, so plugins never clash on
 //! names), and gives typed helpers for what every provider needs: query, form
 //! and JSON bodies ([`request`]), fields by their usual names, JSON flattened
-//! into `extra` and stable ids ([`fields`]), legacy charsets ([`charset`]),
+//! into `extra` and stable ids ([`fields`]), delivery reports of gateways
+//! without a spec ([`gateway`]), legacy charsets ([`charset`]),
 //! dates and UTC offsets ([`time`]), SMPP receipts ([`smpp`]), HMAC
 //! signatures and constant-time compares ([`sign`]), builders for events and
 //! replies ([`build`]), status tables ([`status`]) and a native test harness
@@ -18,6 +19,7 @@ pub mod build;
 pub mod charset;
 pub mod fields;
 pub mod fixture;
+pub mod gateway;
 pub mod request;
 pub mod route;
 pub mod sign;
