@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{Sweep, run, run_at, serve_certificate};
+use switchboard_plugin_sdk::testing::{Sweep, extra, run, run_at, serve_certificate};
 
 const CERT: &str = include_str!("../fixtures-src/test-cert.pem");
 const OTHER_CERT: &str = include_str!("../fixtures-src/other-cert.pem");
@@ -23,13 +23,6 @@ fn delivery(name: &str) -> (Event, DeliveryStatus) {
         panic!("not a delivery status: {:?}", ev.kind)
     };
     (ev, d)
-}
-
-fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
-    ev.extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 fn is_unauthorized(r: Result<Outcome, PluginError>) -> bool {

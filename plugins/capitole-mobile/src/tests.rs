@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "Europe/Paris")];
 
@@ -18,10 +18,8 @@ fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
     let out = outcome(fx);
     assert_eq!(out.events.len(), 1);
     let ev = out.events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, extra, run};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -7,20 +7,13 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
-fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
-    ev.extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
 fn deliveries(name: &str) -> Vec<(Event, DeliveryStatus)> {
     let out = run::<Infobip>(&fixture(name), CFG).unwrap();
     out.events
         .into_iter()
-        .map(|ev| match ev.kind.clone() {
-            EventKind::DeliveryStatus(d) => (ev, d),
-            other => panic!("not a delivery status: {other:?}"),
+        .map(|ev| {
+            let d = delivery_status(&ev);
+            (ev, d)
         })
         .collect()
 }

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
 use switchboard_plugin_sdk::time::parse_datetime;
 
 const CFG: &[(&str, &str)] = &[];
@@ -16,10 +16,8 @@ fn outcome(name: &str) -> Outcome {
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let ev = outcome(name).events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("{name}: not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn inbound(name: &str) -> (Outcome, Event, InboundMessage) {
@@ -29,10 +27,6 @@ fn inbound(name: &str) -> (Outcome, Event, InboundMessage) {
         EventKind::InboundMessage(m) => (out, ev, m),
         other => panic!("{name}: not inbound: {other:?}"),
     }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
 }
 
 fn utc(s: &str) -> i64 {
@@ -78,13 +72,17 @@ fn delivered_dlr_with_smpp_receipt() {
     assert_eq!(d.to.as_deref(), Some("+79161234567"));
     // done date 2311231415 (UTC).
     assert_eq!(d.occurred_at, Some(utc("2023-11-23T14:15:00Z")));
-    assert!(has(&ev, "type", "1"));
-    assert!(has(&ev, "smsc", "smpp-mts"));
-    assert!(has(&ev, "msgid", "b1f2e3d4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"));
-    assert!(has(&ev, "smscid", "4a1b2c3d"));
-    assert!(has(&ev, "receipt.id", "4a1b2c3d"));
-    assert!(has(&ev, "receipt.submit_date", "2311231410"));
-    assert!(has(&ev, "receipt.text", "Your code is 1234"));
+    assert!(has_extra(&ev, "type", "1"));
+    assert!(has_extra(&ev, "smsc", "smpp-mts"));
+    assert!(has_extra(
+        &ev,
+        "msgid",
+        "b1f2e3d4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+    ));
+    assert!(has_extra(&ev, "smscid", "4a1b2c3d"));
+    assert!(has_extra(&ev, "receipt.id", "4a1b2c3d"));
+    assert!(has_extra(&ev, "receipt.submit_date", "2311231410"));
+    assert!(has_extra(&ev, "receipt.text", "Your code is 1234"));
     assert!(
         ev.extra
             .iter()
@@ -171,8 +169,8 @@ fn jasmin_dlrs_get_ack_jasmin() {
     assert_eq!(ev.id, "4b8c7c02-ef65-4a3b-9d4f-1c3a5e7f9b21:DELIVRD");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.occurred_at, Some(utc("2023-11-23T14:15:00Z")));
-    assert!(has(&ev, "id_smsc", "2a4f7c1d"));
-    assert!(has(&ev, "level", "2"));
+    assert!(has_extra(&ev, "id_smsc", "2a4f7c1d"));
+    assert!(has_extra(&ev, "level", "2"));
     let (_, l1) = delivery("jasmin-dlr-level1.http");
     assert_eq!(
         (l1.state, l1.provider_status.as_str()),
@@ -192,9 +190,9 @@ fn kannel_mo_by_get() {
     assert_eq!(m.to, "4545");
     assert_eq!(m.text, "Hello, is my order ready?");
     assert_eq!(m.occurred_at, Some(1_700_749_000_000));
-    assert!(has(&ev, "smsc", "smpp-mts"));
-    assert!(has(&ev, "keyword", "hello"));
-    assert!(has(&ev, "coding", "0"));
+    assert!(has_extra(&ev, "smsc", "smpp-mts"));
+    assert!(has_extra(&ev, "keyword", "hello"));
+    assert!(has_extra(&ev, "coding", "0"));
 }
 
 #[test]
@@ -211,7 +209,7 @@ fn jasmin_mo_gets_ack_jasmin() {
     assert_eq!(ev.id, "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b");
     assert_eq!(m.text, "Готово ✓");
     assert_eq!((m.from.as_str(), m.to.as_str()), ("+79161234567", "4545"));
-    assert!(has(&ev, "origin-connector", "smppcc_1"));
+    assert!(has_extra(&ev, "origin-connector", "smppcc_1"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[("api_secret", "fixture-api-secret")];
 
@@ -15,14 +15,8 @@ fn one(name: &str) -> Event {
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("{name}: not a delivery status: {other:?}"),
-    }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 /// A fixture with its body replaced (v2 is unsigned, so any body goes).
@@ -61,13 +55,13 @@ fn sms_sent_then_delivered_share_the_message_id() {
     assert_eq!(d.error_code, None);
     // 2025-04-23T00:05:18.567890123Z
     assert_eq!(d.occurred_at, Some(1_745_366_718_567));
-    assert!(has(
+    assert!(has_extra(
         &ev,
         "webhook_id",
         "fd0e6485-b905-44c1-bd55-fee1d0d6d864"
     ));
-    assert!(has(&ev, "event_type", "SMS_STATUS"));
-    assert!(has(&ev, "status.routed_via", "61481074185"));
+    assert!(has_extra(&ev, "event_type", "SMS_STATUS"));
+    assert!(has_extra(&ev, "status.routed_via", "61481074185"));
     assert!(!ev.extra.iter().any(|(k, _)| k == "status.status"));
 }
 
@@ -91,7 +85,7 @@ fn soft_and_hard_bounces_stay_apart() {
 fn mms_rcs_and_whatsapp_status_channels() {
     let (ev, mms) = delivery("mms-status-delivered.http");
     assert_eq!(mms.channel, Channel::Mms);
-    assert!(has(
+    assert!(has_extra(
         &ev,
         "status.description",
         "Sent to Vodafone (response status details: Success)"
@@ -122,8 +116,8 @@ fn sms_inbound_links_to_the_last_message() {
     assert_eq!(m.message_ref.as_deref(), Some("ncc5009d"));
     assert_eq!(m.campaign_id.as_deref(), Some("bookings"));
     assert_eq!(m.occurred_at, Some(1_620_278_193_345));
-    assert!(has(&ev, "mo.routed_via", "447507333300"));
-    assert!(has(
+    assert!(has_extra(&ev, "mo.routed_via", "447507333300"));
+    assert!(has_extra(
         &ev,
         "mo.last_message.id",
         "a51ebe4e-a412-440e-a8d9-464e68a521cc"
@@ -142,7 +136,7 @@ fn mms_inbound_media_become_data_urls() {
     assert_eq!(m.media.len(), 1);
     assert_eq!(m.media[0].content_type.as_deref(), Some("image/jpeg"));
     assert!(m.media[0].url.starts_with("data:image/jpeg;base64,/9j/"));
-    assert!(has(&ev, "mo.media.0.name", "image000000.jpg"));
+    assert!(has_extra(&ev, "mo.media.0.name", "image000000.jpg"));
     // The base64 is in the media, not duplicated into extra.
     assert!(!ev.extra.iter().any(|(k, _)| k.ends_with(".content")));
 }
@@ -170,7 +164,7 @@ fn link_hit_event() {
     assert_eq!(h.sender.as_deref(), Some("61481074185"));
     assert_eq!(h.message_ref.as_deref(), Some("D301"));
     assert_eq!(h.occurred_at, Some(1_626_822_844_789));
-    assert!(has(&ev, "link_hit.hits", "2"));
+    assert!(has_extra(&ev, "link_hit.hits", "2"));
     assert!(
         ev.extra
             .iter()
@@ -192,7 +186,7 @@ fn opt_out_by_link_and_by_sms() {
         assert_eq!(o.to.as_deref(), Some("61481074190"));
         assert_eq!(o.message_ref.as_deref(), Some("ncc5009d"));
         assert_eq!(o.channel, Channel::Sms);
-        assert!(has(&ev, "opt_out.source", how));
+        assert!(has_extra(&ev, "opt_out.source", how));
         assert!(ev.id.ends_with(how));
     }
     let ev = one("opt-out-sms.http");
@@ -227,8 +221,8 @@ fn legacy_dlr_is_signed_and_parsed() {
     assert_eq!(d.to.as_deref(), Some("61429859724"));
     // 2021-04-26 04:18:00 UTC
     assert_eq!(d.occurred_at, Some(1_619_410_680_000));
-    assert!(has(&ev, "user_id", "63935"));
-    assert!(has(&ev, "rate", "10"));
+    assert!(has_extra(&ev, "user_id", "63935"));
+    assert!(has_extra(&ev, "rate", "10"));
     let (_, soft) = delivery("legacy-dlr-soft-bounce.http");
     assert_eq!(soft.state, DeliveryState::Undelivered);
     assert_eq!(soft.error_code.as_deref(), Some("soft_bounce"));
@@ -250,7 +244,7 @@ fn legacy_reply_with_opt_out_gives_two_events() {
     };
     assert_eq!(o.from, "61429859724");
     assert_eq!(out.events[1].id, "optout:91827364");
-    assert!(has(&out.events[0], "message_id", "483979011"));
+    assert!(has_extra(&out.events[0], "message_id", "483979011"));
 }
 
 #[test]

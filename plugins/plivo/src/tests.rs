@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, extra, run};
 
 const CFG: &[(&str, &str)] = &[("auth_token", "fixture-plivo-auth-token")];
 
@@ -11,10 +11,8 @@ fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let out = run::<Plivo>(&fixture(name), CFG).unwrap();
     assert_eq!(out.events.len(), 1);
     let ev = out.events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn params(pairs: &[(&str, &str)]) -> Params {
@@ -24,13 +22,6 @@ fn params(pairs: &[(&str, &str)]) -> Params {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     )
-}
-
-fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
-    ev.extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 /// Vectors computed with the official `plivo` PyPI package (4.63.0),

@@ -16,7 +16,7 @@
 use crate::fixture::Fixture;
 use crate::route::RoutePattern;
 use crate::types::{Context, HttpRequest, Method};
-use crate::{Outcome, Plugin, PluginError};
+use crate::{DeliveryStatus, Event, EventKind, InboundMessage, Outcome, Plugin, PluginError};
 
 /// The router's default route prefix.
 pub const DEFAULT_PREFIX: &str = "/api/v1";
@@ -213,6 +213,37 @@ pub fn check_fixtures<P: Plugin>(manifest_dir: &str) -> usize {
     Sweep::default().check::<P>(manifest_dir)
 }
 
+/// The value of `key` in an event's `extra` (the first, if repeated).
+pub fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
+    ev.extra
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// True if an event's `extra` has `key` = `value`.
+pub fn has_extra(ev: &Event, key: &str, value: &str) -> bool {
+    ev.extra.iter().any(|(k, v)| k == key && v == value)
+}
+
+/// The delivery status an event carries; panics (fails the test) if the
+/// event is of another kind.
+pub fn delivery_status(ev: &Event) -> DeliveryStatus {
+    match &ev.kind {
+        EventKind::DeliveryStatus(d) => d.clone(),
+        other => panic!("event `{}` is not a delivery status: {other:?}", ev.id),
+    }
+}
+
+/// The inbound message an event carries; panics (fails the test) if the
+/// event is of another kind.
+pub fn inbound_message(ev: &Event) -> InboundMessage {
+    match &ev.kind {
+        EventKind::InboundMessage(m) => m.clone(),
+        other => panic!("event `{}` is not an inbound message: {other:?}", ev.id),
+    }
+}
+
 std::thread_local! {
     static CERTIFICATES: std::cell::RefCell<Vec<(String, String)>> =
         const { std::cell::RefCell::new(Vec::new()) };
@@ -323,6 +354,25 @@ mod tests {
             ],
         );
         assert_eq!(check_fixtures::<Toy>(good.to_str().unwrap()), 3);
+        let out = run_at::<Toy>(
+            std::fs::read(good.join("fixtures/ok.http")).unwrap(),
+            &[("key", "k")],
+            0,
+        )
+        .unwrap();
+        let ev = out.events[0]
+            .clone()
+            .with_extra(vec![("a".into(), "1".into()), ("a".into(), "2".into())]);
+        assert_eq!(extra(&ev, "a"), Some("1"));
+        assert!(has_extra(&ev, "a", "2") && !has_extra(&ev, "a", "3"));
+        assert!(std::panic::catch_unwind(|| delivery_status(&ev)).is_err());
+        assert!(std::panic::catch_unwind(|| inbound_message(&ev)).is_err());
+        let ds = DeliveryStatus::new("m", crate::DeliveryState::Sent, "x");
+        let ev = Event::new("e", EventKind::DeliveryStatus(ds));
+        assert_eq!(delivery_status(&ev).message_id, "m");
+        let msg = InboundMessage::new("i", "+1", "+2", "hi");
+        let ev = Event::new("e", EventKind::InboundMessage(msg));
+        assert_eq!(inbound_message(&ev).text, "hi");
         for (tag, name, query) in [
             ("accepted-reject", "reject-ok.http", "a=1"),
             ("silent", "quiet.http", "none=1"),

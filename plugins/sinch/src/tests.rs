@@ -1,5 +1,7 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{
+    check_fixtures, delivery_status, has_extra, inbound_message, run,
+};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -11,31 +13,17 @@ fn events(name: &str) -> Vec<Event> {
     run::<Sinch>(&fixture(name), CFG).unwrap().events
 }
 
-fn delivery_of(ev: &Event) -> DeliveryStatus {
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => d,
-        other => panic!("not a delivery status: {other:?}"),
-    }
-}
-
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let evs = events(name);
     assert_eq!(evs.len(), 1, "{name}");
-    let d = delivery_of(&evs[0]);
+    let d = delivery_status(&evs[0]);
     (evs[0].clone(), d)
 }
 
 fn inbound(name: &str) -> (Event, InboundMessage) {
     let evs = events(name);
     assert_eq!(evs.len(), 1, "{name}");
-    match evs[0].kind.clone() {
-        EventKind::InboundMessage(m) => (evs[0].clone(), m),
-        other => panic!("not inbound: {other:?}"),
-    }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
+    (evs[0].clone(), inbound_message(&evs[0]))
 }
 
 fn with_body(body: &str) -> String {
@@ -51,7 +39,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     }
     let body = r#"{"type": "recipient_delivery_report_sms", "batch_id": "B", "recipient": "1", "status": "Teleported", "code": 499}"#;
     let out = run::<Sinch>(&with_body(body), CFG).unwrap();
-    let d = delivery_of(&out.events[0]);
+    let d = delivery_status(&out.events[0]);
     assert_eq!(
         (d.state, d.provider_status.as_str()),
         (DeliveryState::Unknown, "Teleported")
@@ -73,11 +61,11 @@ fn recipient_delivered() {
     assert_eq!(d.channel, Channel::Sms);
     // operator_status_at wins over at.
     assert_eq!(d.occurred_at, parse_datetime("2022-08-30T08:16:00Z", 0));
-    assert!(has(&ev, "batch_id", "01FC66621XXXXX119Z8PMV1QPQ"));
-    assert!(has(&ev, "at", "2022-08-30T08:16:08.930Z"));
-    assert!(has(&ev, "operator", "23415"));
-    assert!(has(&ev, "number_of_message_parts", "1"));
-    assert!(has(&ev, "type", "recipient_delivery_report_sms"));
+    assert!(has_extra(&ev, "batch_id", "01FC66621XXXXX119Z8PMV1QPQ"));
+    assert!(has_extra(&ev, "at", "2022-08-30T08:16:08.930Z"));
+    assert!(has_extra(&ev, "operator", "23415"));
+    assert!(has_extra(&ev, "number_of_message_parts", "1"));
+    assert!(has_extra(&ev, "type", "recipient_delivery_report_sms"));
 }
 
 #[test]
@@ -114,15 +102,15 @@ fn recipient_status_families() {
 fn full_batch_report_gives_one_event_per_recipient() {
     let evs = events("batch-full.http");
     assert_eq!(evs.len(), 3);
-    let ds: Vec<DeliveryStatus> = evs.iter().map(delivery_of).collect();
+    let ds: Vec<DeliveryStatus> = evs.iter().map(delivery_status).collect();
     assert_eq!(ds[0].message_id, "01FC77731YYYYY229Z9QNW2RQR:44231235674");
     assert_eq!(ds[1].to.as_deref(), Some("44231235679"));
     assert_eq!(ds[0].state, DeliveryState::Delivered);
     assert_eq!(ds[2].state, DeliveryState::Failed);
     assert_eq!(ds[2].error_code.as_deref(), Some("402"));
     assert_eq!(ds[2].message_ref.as_deref(), Some("campaign-spring"));
-    assert!(has(&evs[0], "status.count", "2"));
-    assert!(has(&evs[0], "total_message_count", "3"));
+    assert!(has_extra(&evs[0], "status.count", "2"));
+    assert!(has_extra(&evs[0], "total_message_count", "3"));
     let ids: std::collections::HashSet<_> = evs.iter().map(|e| e.id.clone()).collect();
     assert_eq!(ids.len(), 3);
 }
@@ -131,11 +119,11 @@ fn full_batch_report_gives_one_event_per_recipient() {
 fn summary_batch_report_gives_one_event_per_status() {
     let evs = events("batch-summary.http");
     assert_eq!(evs.len(), 2);
-    let d = delivery_of(&evs[0]);
+    let d = delivery_status(&evs[0]);
     assert_eq!(d.message_id, "01FC88841ZZZZZ339A0ROX3SRS");
     assert_eq!(d.to, None);
     assert_eq!(evs[0].id, "01FC88841ZZZZZ339A0ROX3SRS:*:Delivered:0");
-    assert!(has(&evs[1], "status.count", "1"));
+    assert!(has_extra(&evs[1], "status.count", "1"));
 }
 
 #[test]
@@ -146,8 +134,8 @@ fn mo_text() {
     assert_eq!(m.to, "13185551234");
     assert_eq!(m.text, "Yes, please — see you at 3 ✓");
     assert_eq!(m.occurred_at, parse_datetime("2022-08-24T14:15:22Z", 0));
-    assert!(has(&ev, "operator_id", "310260"));
-    assert!(has(&ev, "sent_at", "2022-08-24T14:15:21Z"));
+    assert!(has_extra(&ev, "operator_id", "310260"));
+    assert!(has_extra(&ev, "sent_at", "2022-08-24T14:15:21Z"));
 }
 
 #[test]
@@ -159,7 +147,7 @@ fn mo_binary_keeps_the_payload_as_media() {
         m.media[0].url,
         "data:application/octet-stream;base64,AAECAwQFBgcICQ=="
     );
-    assert!(has(&ev, "udh", "050003CC0201"));
+    assert!(has_extra(&ev, "udh", "050003CC0201"));
 }
 
 #[test]
@@ -172,8 +160,8 @@ fn mo_media_lists_urls() {
         "https://mms.example-sinch.com/media/abc123.jpg"
     );
     assert_eq!(m.media[0].content_type.as_deref(), Some("image/jpeg"));
-    assert!(has(&ev, "body.subject", "Photo"));
-    assert!(has(&ev, "body.media.0.status", "Uploaded"));
+    assert!(has_extra(&ev, "body.subject", "Photo"));
+    assert!(has_extra(&ev, "body.media.0.status", "Uploaded"));
 }
 
 #[test]

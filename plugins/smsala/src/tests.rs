@@ -1,7 +1,7 @@
 use super::*;
 use switchboard_plugin_sdk::gateway::STATUSES;
 use switchboard_plugin_sdk::status::map_status;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+00:00")];
 
@@ -19,10 +19,8 @@ fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
     let reply = out.reply.as_ref().unwrap();
     assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
     let ev = out.events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 #[test]

@@ -1,5 +1,7 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{
+    check_fixtures, delivery_status, has_extra, inbound_message, run,
+};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -16,22 +18,14 @@ fn one(name: &str) -> Event {
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("{name}: not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn inbound(name: &str) -> (Event, InboundMessage) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::InboundMessage(m) => (ev, m),
-        other => panic!("{name}: not inbound: {other:?}"),
-    }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
+    let m = inbound_message(&ev);
+    (ev, m)
 }
 
 /// A delivery webhook body for `status_id`.
@@ -83,9 +77,9 @@ fn delivered_status() {
     assert_eq!(d.channel, Channel::Sms);
     assert_eq!(d.error_code, None);
     assert_eq!(d.occurred_at, parse_datetime("2024-03-15T12:34:14Z", 0));
-    assert!(has(&ev, "status_message", "SMS has been Delivered"));
-    assert!(has(&ev, "device_id", "2211"));
-    assert!(has(&ev, "channel_id", "0"));
+    assert!(has_extra(&ev, "status_message", "SMS has been Delivered"));
+    assert!(has_extra(&ev, "device_id", "2211"));
+    assert!(has_extra(&ev, "channel_id", "0"));
 }
 
 #[test]
@@ -132,10 +126,10 @@ fn incoming_text_sms() {
     assert_eq!(m.channel, Channel::Sms);
     assert!(m.media.is_empty());
     assert_eq!(m.occurred_at, parse_datetime("2024-03-15T12:45:01Z", 0));
-    assert!(has(&ev, "internal_id", "1837"));
-    assert!(has(&ev, "device_name", "Samsung Galaxy A12"));
-    assert!(has(&ev, "date_sent", "2024-03-15 12:45:00"));
-    assert!(has(&ev, "type", "text"));
+    assert!(has_extra(&ev, "internal_id", "1837"));
+    assert!(has_extra(&ev, "device_name", "Samsung Galaxy A12"));
+    assert!(has_extra(&ev, "date_sent", "2024-03-15 12:45:00"));
+    assert!(has_extra(&ev, "type", "text"));
 }
 
 #[test]
@@ -153,7 +147,7 @@ fn incoming_whatsapp_text_and_image() {
         "https://smsgateway24.s3.eu-central-1.amazonaws.com/incoming/2211/99120033.jpg"
     );
     assert_eq!(img.media[0].content_type.as_deref(), Some("image/jpeg"));
-    assert!(has(&ev, "sim", "3"));
+    assert!(has_extra(&ev, "sim", "3"));
     assert!(!ev.extra.iter().any(|(k, _)| k == "img_url"));
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
 use switchboard_plugin_sdk::time::parse_offset;
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+10:00")];
@@ -12,10 +12,8 @@ fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let out = run::<SmsGlobal>(&fixture(name), CFG).unwrap();
     assert_eq!(out.events.len(), 1);
     let ev = out.events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn incoming(name: &str) -> (Outcome, InboundMessage) {

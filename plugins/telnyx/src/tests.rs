@@ -1,7 +1,7 @@
 use super::*;
 use ed25519_dalek::{Signer, SigningKey};
 use switchboard_plugin_sdk::sign::base64;
-use switchboard_plugin_sdk::testing::{Sweep, run, run_at};
+use switchboard_plugin_sdk::testing::{Sweep, extra, run, run_at};
 
 /// The public key of `fixtures-src/test-key.pem` (see `fixtures/config.toml`).
 const PUBLIC_KEY: &str = "zBJUaWVeXfkPN9pbRgyv/cXeklSybVTV2DiaSL/dvK4=";
@@ -9,13 +9,6 @@ const CFG: &[(&str, &str)] = &[("public_key", PUBLIC_KEY)];
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn extra<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
-    ev.extra
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
 }
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {

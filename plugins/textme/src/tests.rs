@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[];
 
@@ -20,14 +20,8 @@ fn one(name: &str) -> Event {
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("{name}: not a delivery status: {other:?}"),
-    }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn utc(s: &str) -> i64 {
@@ -57,9 +51,9 @@ fn delivered_by_get() {
     assert_eq!(d.error_code, None);
     // 15/03/23 16:20 in Israel, standard time (+02:00).
     assert_eq!(d.occurred_at, Some(utc("2023-03-15T14:20:00Z")));
-    assert!(has(&ev, "he_message", "הגיע ליעד"));
-    assert!(has(&ev, "en_message", "Delivered"));
-    assert!(has(&ev, "operator", "Cellcom"));
+    assert!(has_extra(&ev, "he_message", "הגיע ליעד"));
+    assert!(has_extra(&ev, "en_message", "Delivered"));
+    assert!(has_extra(&ev, "operator", "Cellcom"));
     assert!(
         !ev.extra
             .iter()

@@ -1,5 +1,5 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{delivery_status, run};
 
 const CFG: &[(&str, &str)] = &[("auth_token", "fixture-auth-token")];
 
@@ -11,10 +11,8 @@ fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let out = run::<Twilio>(&fixture(name), CFG).unwrap();
     assert_eq!(out.events.len(), 1);
     let ev = out.events.into_iter().next().unwrap();
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn inbound(name: &str) -> (Outcome, InboundMessage) {

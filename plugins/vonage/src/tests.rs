@@ -1,5 +1,7 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, run};
+use switchboard_plugin_sdk::testing::{
+    check_fixtures, delivery_status, has_extra, inbound_message, run,
+};
 
 const CFG: &[(&str, &str)] = &[
     ("signature_secret", "fixture-signature-secret"),
@@ -19,22 +21,14 @@ fn one(name: &str) -> Event {
 
 fn delivery(name: &str) -> (Event, DeliveryStatus) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::DeliveryStatus(d) => (ev, d),
-        other => panic!("{name}: not a delivery status: {other:?}"),
-    }
+    let d = delivery_status(&ev);
+    (ev, d)
 }
 
 fn inbound(name: &str) -> (Event, InboundMessage) {
     let ev = one(name);
-    match ev.kind.clone() {
-        EventKind::InboundMessage(m) => (ev, m),
-        other => panic!("{name}: not inbound: {other:?}"),
-    }
-}
-
-fn has(ev: &Event, k: &str, v: &str) -> bool {
-    ev.extra.iter().any(|(ek, ev)| ek == k && ev == v)
+    let m = inbound_message(&ev);
+    (ev, m)
 }
 
 fn utc(s: &str) -> i64 {
@@ -87,9 +81,9 @@ fn delivered_receipt_by_get() {
     assert_eq!(d.message_ref.as_deref(), Some("order-42"));
     // scts 2311221415 (UTC) wins over message-timestamp.
     assert_eq!(d.occurred_at, Some(utc("2023-11-22T14:15:00Z")));
-    assert!(has(&ev, "network-code", "23410"));
-    assert!(has(&ev, "price", "0.03330000"));
-    assert!(has(&ev, "message-timestamp", "2023-11-22 14:15:10"));
+    assert!(has_extra(&ev, "network-code", "23410"));
+    assert!(has_extra(&ev, "price", "0.03330000"));
+    assert!(has_extra(&ev, "message-timestamp", "2023-11-22 14:15:10"));
     assert!(!ev.extra.iter().any(|(k, _)| k == "sig"));
 }
 
@@ -122,13 +116,13 @@ fn inbound_sms_get_post_and_concat() {
     assert_eq!(m.to, "447700900001");
     assert_eq!(m.text, "Yes please, 3pm works");
     assert_eq!(m.occurred_at, Some(utc("2023-11-14T22:13:20Z")));
-    assert!(has(&ev, "keyword", "YES"));
-    assert!(has(&ev, "type", "text"));
+    assert!(has_extra(&ev, "keyword", "YES"));
+    assert!(has_extra(&ev, "type", "text"));
     let (_, u) = inbound("inbound-unicode-post.http");
     assert_eq!(u.text, "Привет & спасибо = 👍");
     let (ev, _) = inbound("inbound-concat-part.http");
-    assert!(has(&ev, "concat-part", "1"));
-    assert!(has(&ev, "concat-ref", "108"));
+    assert!(has_extra(&ev, "concat-part", "1"));
+    assert!(has_extra(&ev, "concat-ref", "108"));
 }
 
 #[test]
@@ -139,8 +133,8 @@ fn messages_api_status() {
     assert_eq!(d.channel, Channel::Sms);
     assert_eq!(d.message_ref.as_deref(), Some("order-43"));
     assert_eq!(d.occurred_at, Some(utc("2023-11-14T22:13:20Z")));
-    assert!(has(&ev, "usage.price", "0.0333"));
-    assert!(has(&ev, "destination.network_code", "23410"));
+    assert!(has_extra(&ev, "usage.price", "0.0333"));
+    assert!(has_extra(&ev, "destination.network_code", "23410"));
     let (ev, r) = delivery("messages-status-rejected.http");
     assert_eq!(
         (r.state, r.error_code.as_deref()),
@@ -169,15 +163,15 @@ fn messages_api_inbound() {
             .starts_with("https://api-eu.nexmo.com/v3/media/")
     );
     assert_eq!(m.media[0].content_type.as_deref(), Some("image/*"));
-    assert!(has(&ev, "image.caption", "Receipt"));
-    assert!(has(&ev, "profile.name", "Jane Smith"));
+    assert!(has_extra(&ev, "image.caption", "Receipt"));
+    assert!(has_extra(&ev, "profile.name", "Jane Smith"));
     assert!(!ev.extra.iter().any(|(k, _)| k == "image.url"));
     let (ev, s) = inbound("messages-inbound-sms.http");
     assert_eq!(
         (s.text.as_str(), s.channel),
         ("Hello From Vonage!", Channel::Sms)
     );
-    assert!(has(&ev, "sms.keyword", "HELLO"));
+    assert!(has_extra(&ev, "sms.keyword", "HELLO"));
 }
 
 #[test]
