@@ -176,17 +176,8 @@ pub fn delivery_report(
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     fn report(pairs: &[(&str, &str)]) -> Result<(Event, DeliveryStatus), PluginError> {
-        let ev = delivery_report(&params(pairs), 0, missing_status)?;
+        let ev = delivery_report(&Params::from_pairs(pairs), 0, missing_status)?;
         let EventKind::DeliveryStatus(d) = ev.kind.clone() else {
             panic!("not a delivery status")
         };
@@ -248,7 +239,9 @@ mod tests {
             report(&[("id", "m1")]),
             Err(PluginError::BadRequest(_))
         ));
-        let custom = delivery_report(&params(&[("id", "m1")]), 0, |_| crate::unsupported("no"));
+        let custom = delivery_report(&Params::from_pairs(&[("id", "m1")]), 0, |_| {
+            crate::unsupported("no")
+        });
         assert!(matches!(custom, Err(PluginError::Unsupported(_))));
     }
 }

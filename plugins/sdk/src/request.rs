@@ -198,6 +198,16 @@ impl Params {
         )
     }
 
+    /// Builds params from `(name, value)` pairs, e.g. in tests.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
     /// Builds params from the top-level scalar fields of a JSON object
     /// (numbers and booleans as their JSON text, null skipped).
     pub fn from_json(value: &serde_json::Value) -> Self {

@@ -35,15 +35,6 @@ fn utc(s: &str) -> i64 {
     parse_datetime(s, 0).unwrap()
 }
 
-fn params(pairs: &[(&str, &str)]) -> Params {
-    Params(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in DLR_STATUSES {
@@ -222,7 +213,7 @@ fn sig_rejections() {
 
 #[test]
 fn every_signature_method() {
-    let p = params(&[
+    let p = Params::from_pairs(&[
         ("msisdn", "447700900000"),
         ("text", "a&b=c"),
         ("timestamp", "1700000000"),
@@ -284,7 +275,7 @@ fn md5hash_accounts_verify() {
         ("status", "delivered"),
         ("timestamp", "1700000100"),
     ];
-    let p = params(&pairs);
+    let p = Params::from_pairs(&pairs);
     let sig = switchboard_plugin_sdk::sign::hex(&sig_bytes(&p, "legacy", "md5hash").unwrap());
     pairs.push(("sig", &sig));
     let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -310,7 +301,12 @@ fn timestamp_tolerance() {
         ("timestamp", "1699999600"),
     ];
     let sig = switchboard_plugin_sdk::sign::hex(
-        &sig_bytes(&params(&pairs), "fixture-signature-secret", "sha256").unwrap(),
+        &sig_bytes(
+            &Params::from_pairs(&pairs),
+            "fixture-signature-secret",
+            "sha256",
+        )
+        .unwrap(),
     );
     pairs.push(("sig", &sig));
     let query: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -336,7 +332,12 @@ fn timestamp_tolerance() {
     // A signed request without a timestamp fails the check.
     let no_ts = [("messageId", "0A3"), ("status", "delivered")];
     let sig = switchboard_plugin_sdk::sign::hex(
-        &sig_bytes(&params(&no_ts), "fixture-signature-secret", "sha256").unwrap(),
+        &sig_bytes(
+            &Params::from_pairs(&no_ts),
+            "fixture-signature-secret",
+            "sha256",
+        )
+        .unwrap(),
     );
     let fx = format!(
         "GET /api/v1/vonageCallback?messageId=0A3&status=delivered&sig={sig} HTTP/1.1\nHost: hooks.example.com\n\n"
