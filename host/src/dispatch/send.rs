@@ -18,7 +18,8 @@ const RESPONSE_HEAD: usize = 256;
 pub enum Sender {
     Http {
         client: reqwest::Client,
-        url: String,
+        /// Parsed once, not per attempt.
+        url: reqwest::Url,
         headers: Vec<(String, String)>,
         signing_keys: Vec<Vec<u8>>,
     },
@@ -41,7 +42,7 @@ impl Sender {
             .build()?;
         Ok(Sender::Http {
             client,
-            url: d.url.clone(),
+            url: reqwest::Url::parse(&d.url)?,
             headers: d.headers.clone(),
             signing_keys: d.signing_keys.clone(),
         })
@@ -92,13 +93,13 @@ impl Sender {
 
 async fn http_attempt(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     headers: &[(String, String)],
     signing_keys: &[Vec<u8>],
     job: &Job,
 ) -> (Option<u16>, Option<String>, String, Verdict) {
     let timestamp = (now_ms() / 1000).to_string();
-    let mut req = client.post(url);
+    let mut req = client.post(url.clone());
     // Static headers first: the protocol's own cannot be overridden.
     for (k, v) in headers {
         req = req.header(k, v);
