@@ -65,7 +65,11 @@ async fn confirm_with(
         .dns_resolver(Arc::new(GuardedResolver::new(allow)))
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client.get(parsed).send().await.map_err(|e| e.to_string())?;
+    let resp = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| crate::dispatch::error_chain(&e))?;
     let status = resp.status().as_u16();
     if (200..300).contains(&status) {
         Ok(status)

@@ -67,12 +67,43 @@ pub struct Runtime {
     pub max_concurrent_calls: Option<usize>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default)]
 pub struct PluginSection {
     pub protect: Option<Protect>,
     pub actions: Option<Actions>,
-    #[serde(flatten)]
     pub settings: BTreeMap<String, Value>,
+}
+
+// By hand rather than `#[serde(flatten)]`, which would lose the key path
+// in errors (`plugins.twilio` instead of `plugins.twilio.auth_token`).
+impl<'de> Deserialize<'de> for PluginSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = PluginSection;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of plugin settings")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<PluginSection, A::Error> {
+                let mut out = PluginSection::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "protect" => out.protect = Some(map.next_value()?),
+                        "actions" => out.actions = Some(map.next_value()?),
+                        _ => {
+                            let v = map.next_value()?;
+                            out.settings.insert(key, v);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
 }
 
 /// Protection for providers that do not sign their callbacks.

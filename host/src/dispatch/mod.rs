@@ -26,7 +26,7 @@ use crate::store::{Job, Store, StoreResult};
 use crate::time::now_ms;
 use control::{Breaker, BreakerState, Permit, RateLimiter};
 use schedule::{RetrySchedule, Verdict};
-pub use send::{Sender, parse_retry_after, signature};
+pub use send::{Sender, error_chain, parse_retry_after, signature};
 
 /// What the operator sees of one destination.
 #[derive(Debug, Clone, Serialize)]

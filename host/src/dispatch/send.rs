@@ -191,7 +191,9 @@ async fn read_head(mut resp: reqwest::Response) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its sources (`a: b: c`): reqwest's own message alone
+/// hides why a request failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(inner) = cur {

@@ -56,7 +56,7 @@ async fn download(url: reqwest::Url) -> Result<String, String> {
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| format!("{url}: {}", crate::dispatch::error_chain(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }
