@@ -85,13 +85,19 @@ impl SledStore {
 
     /// Copies the job to its final place, then removes it from the pending
     /// set: a crash in between leaves it pending (sent again: at-least-once).
-    /// Moves a job between lists atomically (a crash never leaves it in
-    /// both, which would deliver it twice, or in neither).
+    /// Moves a job between lists: written to the new one first, so a crash
+    /// in between leaves it in both, never in neither; `pending_jobs` skips
+    /// a pending job that is also delivered or dead. (Not `apply_batch`:
+    /// sled serializes batches against every other write, which stalled
+    /// the callbacks' commits behind deliveries.)
     fn move_job(&self, job: &Job, from: u8, to: u8) -> StoreResult<()> {
-        let mut b = sled::Batch::default();
-        b.insert(id_key(to, job.id), encode(job)?);
-        b.remove(id_key(from, job.id));
-        self.tree.apply_batch(b).map_err(io)
+        self.tree
+            .insert(id_key(to, job.id), encode(job)?)
+            .map_err(io)?;
+        self.tree
+            .remove(id_key(from, job.id))
+            .map(|_| ())
+            .map_err(io)
     }
 }
 
@@ -221,7 +227,21 @@ impl Store for SledStore {
     }
 
     fn pending_jobs(&self) -> StoreResult<Vec<Job>> {
-        self.scan(JOB)
+        let mut out = Vec::new();
+        for job in self.scan::<Job>(JOB)? {
+            // Finished just before a crash: its move did not complete.
+            let done = self
+                .tree
+                .contains_key(id_key(DELIVERED, job.id))
+                .map_err(io)?
+                || self.tree.contains_key(id_key(DEAD, job.id)).map_err(io)?;
+            if done {
+                self.tree.remove(id_key(JOB, job.id)).map_err(io)?;
+            } else {
+                out.push(job);
+            }
+        }
+        Ok(out)
     }
 
     fn retry_job(&self, job: &Job) -> StoreResult<()> {
@@ -384,5 +404,25 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![3]
         );
+    }
+
+    #[tokio::test]
+    async fn a_move_cut_short_by_a_crash_is_not_delivered_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        s.commit(Batch {
+            jobs: vec![job(1), job(2)],
+            ..Batch::default()
+        })
+        .unwrap()
+        .await
+        .unwrap();
+        // The crash came after the delivered record, before the removal.
+        s.tree
+            .insert(id_key(DELIVERED, 1), encode(&job(1)).unwrap())
+            .unwrap();
+        let pending: Vec<u64> = s.pending_jobs().unwrap().iter().map(|j| j.id).collect();
+        assert_eq!(pending, vec![2]);
+        assert!(!s.tree.contains_key(id_key(JOB, 1)).unwrap(), "cleaned up");
     }
 }
