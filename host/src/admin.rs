@@ -8,6 +8,11 @@
 //! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
 //! | GET | `/v1/deliveries?state=dead\|pending&destination=&limit=` | delivery jobs with their attempts |
 //! | POST | `/v1/redrive?job=ID` or `?destination=NAME` | dead jobs back to pending |
+//! | GET | `/v1/plugins` | loaded plugins: version, digest, routes, request counts |
+//! | POST | `/v1/reload` | reload the plugin directory now |
+//! | GET | `/v1/captures?plugin=&status=&before=&limit=` | requests as received, newest first |
+//! | GET | `/v1/captures/{id}` | one capture, with its body as text |
+//! | GET | `/v1/events?provider=&limit=` | recent events, newest first |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +35,9 @@ pub struct Admin {
     pub store: Arc<dyn Store>,
     /// Required as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
+    pub mounts: Arc<crate::mount::Mounts>,
+    pub reloader: Arc<crate::reload::Reloader>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A job as the API shows it: the payload is the event, parsed back so the
@@ -66,7 +74,7 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let admin = admin.clone();
-                async move { Ok::<_, Infallible>(admin.handle(req)) }
+                async move { Ok::<_, Infallible>(admin.handle(req).await) }
             });
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -76,6 +84,13 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch
 }
 
 type Reply = Response<Full<Bytes>>;
+
+fn param<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, v)| v.as_str())
+}
 
 fn json(status: StatusCode, value: &impl Serialize) -> Reply {
     let body = serde_json::to_vec_pretty(value).unwrap_or_default();
@@ -91,7 +106,7 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
 }
 
 impl Admin {
-    fn handle(&self, req: Request<hyper::body::Incoming>) -> Reply {
+    async fn handle(&self, req: Request<hyper::body::Incoming>) -> Reply {
         if let Some(token) = &self.token {
             let given = req
                 .headers()
@@ -110,7 +125,7 @@ impl Admin {
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                 .into_owned()
                 .collect();
-        let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let q = |k: &str| param(&query, k);
         let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
         let result = match (req.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => {
@@ -129,6 +144,28 @@ impl Admin {
                     Err(e) => Err(e),
                 }
             }
+            (&Method::GET, ["v1", "plugins"]) => Ok(json(StatusCode::OK, &self.plugins())),
+            (&Method::POST, ["v1", "reload"]) => {
+                Ok(json(StatusCode::OK, &self.reloader.reload().await))
+            }
+            (&Method::GET, ["v1", "captures"]) => self.captures(&query),
+            (&Method::GET, ["v1", "captures", id]) => match id.parse::<u64>() {
+                Err(_) => Ok(error(
+                    StatusCode::BAD_REQUEST,
+                    "capture id must be a number",
+                )),
+                Ok(id) => self.store.capture(id).map(|c| match c {
+                    None => error(StatusCode::NOT_FOUND, format!("no capture {id}")),
+                    Some(c) => {
+                        let text = String::from_utf8_lossy(&c.body).into_owned();
+                        json(
+                            StatusCode::OK,
+                            &serde_json::json!({ "capture": c, "body_text": text }),
+                        )
+                    }
+                }),
+            },
+            (&Method::GET, ["v1", "events"]) => self.events(q("provider"), q("limit")),
             (&Method::GET, ["v1", "deliveries"]) => {
                 self.deliveries(q("state"), q("destination"), q("limit"))
             }
@@ -158,6 +195,102 @@ impl Admin {
             )),
         };
         result.unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))
+    }
+
+    fn plugins(&self) -> Vec<serde_json::Value> {
+        let counts = self.metrics.snapshot();
+        self.mounts
+            .current()
+            .plugins()
+            .iter()
+            .map(|m| {
+                let prefix = format!("requests,plugin={},status=", m.name());
+                let requests: std::collections::BTreeMap<&str, u64> = counts
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?, *v)))
+                    .collect();
+                let routes: Vec<_> = m
+                    .plugin
+                    .info
+                    .routes
+                    .iter()
+                    .map(|r| serde_json::json!({ "path": r.path, "methods": r.methods.iter().map(|x| format!("{x:?}").to_uppercase()).collect::<Vec<_>>() }))
+                    .collect();
+                serde_json::json!({
+                    "name": m.name(),
+                    "version": m.plugin.info.version,
+                    "description": m.plugin.info.description,
+                    "digest": m.plugin.digest,
+                    "path": m.plugin.path,
+                    "routes": routes,
+                    "requests": requests,
+                })
+            })
+            .collect()
+    }
+
+    fn captures(&self, query: &[(String, String)]) -> crate::store::StoreResult<Reply> {
+        let q = |k: &str| param(query, k);
+        let limit = q("limit")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(50usize)
+            .min(1000);
+        let before = q("before").and_then(|b| b.parse().ok());
+        let (plugin, status) = (q("plugin"), q("status"));
+        // Filters apply to a window of recent captures, scanned in pages.
+        let mut out = Vec::new();
+        let mut cursor = before;
+        while out.len() < limit {
+            let page = self.store.captures(cursor, 500)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id);
+            for c in page {
+                let status_name = match &c.status {
+                    crate::store::CaptureStatus::Accepted => "accepted",
+                    crate::store::CaptureStatus::Rejected { .. } => "rejected",
+                    crate::store::CaptureStatus::Quarantined { .. } => "quarantined",
+                };
+                if plugin.is_none_or(|p| p == c.plugin) && status.is_none_or(|s| s == status_name) {
+                    out.push(c);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(json(StatusCode::OK, &out))
+    }
+
+    fn events(
+        &self,
+        provider: Option<&str>,
+        limit: Option<&str>,
+    ) -> crate::store::StoreResult<Reply> {
+        let limit = limit
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(50usize)
+            .min(1000);
+        let mut out = Vec::new();
+        let mut cursor = None;
+        'pages: while out.len() < limit {
+            let page = self.store.captures(cursor, 200)?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.id);
+            for c in page
+                .iter()
+                .filter(|c| provider.is_none_or(|p| p == c.plugin))
+            {
+                for id in &c.events {
+                    if let Some(e) = self.store.event(id)? {
+                        out.push(e);
+                        if out.len() == limit {
+                            break 'pages;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(json(StatusCode::OK, &out))
     }
 
     fn deliveries(

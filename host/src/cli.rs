@@ -166,7 +166,7 @@ pub fn run(cli: Cli) -> i32 {
             PluginCommand::Test(args) => plugin_test::run(&args),
         },
         Command::Check { target } => target.load().and_then(|config| {
-            let router = server::prepare(&config)?;
+            let (_, router) = server::prepare(&config)?;
             for m in router.plugins() {
                 let routes: Vec<_> = m.plugin.routes.iter().map(|r| r.as_str()).collect();
                 println!(

@@ -19,14 +19,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::Server;
-use crate::mount::{Found, Router};
+use crate::mount::Found;
 use crate::pipeline::{Pipeline, Reply};
 use crate::plugin::wit;
 use crate::time::now_ms;
 
 pub struct Ingress {
     pub config: Server,
-    pub router: Router,
+    /// The routing table in force (swapped by a reload).
+    pub router: Arc<crate::mount::Mounts>,
     pub pipeline: Arc<Pipeline>,
 }
 
@@ -145,7 +146,8 @@ impl Ingress {
         let Some(method) = method_of(req.method()) else {
             return self.not_allowed(rel);
         };
-        let (mounted, route, params) = match self.router.find(rel, method) {
+        let router = self.router.current();
+        let (mounted, route, params) = match router.find(rel, method) {
             Found::Route {
                 mounted,
                 route,
@@ -233,7 +235,7 @@ impl Ingress {
     /// A method no route uses (HEAD, OPTIONS, ...): 405 if the path
     /// exists, else 404.
     fn not_allowed(&self, rel: &str) -> Response<Body> {
-        let allowed = self.router.allowed(rel);
+        let allowed = self.router.current().allowed(rel);
         if allowed.is_empty() {
             text(404, "no such route")
         } else {
@@ -244,6 +246,7 @@ impl Ingress {
     fn health(&self) -> Response<Body> {
         let plugins: Vec<_> = self
             .router
+            .current()
             .plugins()
             .iter()
             .map(|m| serde_json::json!({"name": m.name(), "version": m.plugin.info.version}))

@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod pipeline;
 pub mod plugin;
 pub mod protect;
+pub mod reload;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -120,7 +120,7 @@ pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Vec<Pl
         let started = std::time::Instant::now();
         match runtime.load(&path) {
             Ok(p) => {
-                if let Some(clash) = clash(&loaded, &p) {
+                if let Some(clash) = clash(&loaded.iter().collect::<Vec<_>>(), &p) {
                     tracing::error!(path = %path.display(), "plugin refused: {clash}");
                     continue;
                 }
@@ -137,7 +137,7 @@ pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Vec<Pl
     Ok(loaded)
 }
 
-fn clash(loaded: &[Plugin], new: &Plugin) -> Option<String> {
+pub fn clash(loaded: &[&Plugin], new: &Plugin) -> Option<String> {
     for p in loaded {
         if p.name() == new.name() {
             return Some(format!(
@@ -159,39 +159,63 @@ fn clash(loaded: &[Plugin], new: &Plugin) -> Option<String> {
     None
 }
 
+/// Pairs a plugin with its config.
+pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
+    let settings = config
+        .plugins
+        .get(plugin.name())
+        .cloned()
+        .unwrap_or_default();
+    let context = wit::Context {
+        config: settings.into_iter().collect(),
+    };
+    let mount_settings = config
+        .mounts
+        .get(plugin.name())
+        .cloned()
+        .unwrap_or_default();
+    Arc::new(Mounted {
+        plugin,
+        context,
+        settings: mount_settings,
+        suspect_until: AtomicI64::new(0),
+    })
+}
+
 /// Pairs plugins with their config and builds the router.
 pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
-    let mut router = Router::default();
-    for plugin in plugins {
-        let settings = config
-            .plugins
-            .get(plugin.name())
-            .cloned()
-            .unwrap_or_default();
-        let context = wit::Context {
-            config: settings.into_iter().collect(),
-        };
-        let methods: Vec<Vec<wit::Method>> = plugin
-            .info
-            .routes
-            .iter()
-            .map(|r| r.methods.clone())
-            .collect();
-        let routes = plugin.routes.clone();
-        let mount_settings = config
-            .mounts
-            .get(plugin.name())
-            .cloned()
-            .unwrap_or_default();
-        let mounted = Arc::new(Mounted {
-            plugin,
-            context,
-            settings: mount_settings,
-            suspect_until: AtomicI64::new(0),
-        });
-        for (pattern, methods) in routes.into_iter().zip(methods) {
-            router.entries.push((pattern, methods, mounted.clone()));
+    Router::from_mounted(plugins.into_iter().map(|p| mounted(config, p)).collect())
+}
+
+impl Router {
+    /// The routing table of these mounted plugins, in order.
+    pub fn from_mounted(mounted: Vec<Arc<Mounted>>) -> Router {
+        let mut router = Router::default();
+        for m in mounted {
+            for (pattern, route) in m.plugin.routes.iter().zip(&m.plugin.info.routes) {
+                router
+                    .entries
+                    .push((pattern.clone(), route.methods.clone(), m.clone()));
+            }
         }
+        router
     }
-    router
+}
+
+/// The routing table in force, swapped whole on reload: a request takes the
+/// current table once, so it finishes on the plugin version it started with.
+pub struct Mounts(std::sync::RwLock<Arc<Router>>);
+
+impl Mounts {
+    pub fn new(router: Router) -> Self {
+        Self(std::sync::RwLock::new(Arc::new(router)))
+    }
+
+    pub fn current(&self) -> Arc<Router> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn replace(&self, router: Router) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(router);
+    }
 }

@@ -11,9 +11,10 @@ use crate::config::{Config, ConfigError};
 use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
 use crate::metrics::Metrics;
-use crate::mount::{self, Router};
+use crate::mount::{self, Mounts, Router};
 use crate::pipeline::Pipeline;
 use crate::plugin::Runtime;
+use crate::reload::{self, Reloader};
 use crate::rules::Rules;
 use crate::store::{SledStore, Store};
 
@@ -37,7 +38,7 @@ impl StartError {
 
 /// Loads the plugins and checks the config against them: what `check`
 /// reports and `serve` starts from.
-pub fn prepare(config: &Config) -> Result<Router, StartError> {
+pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Router), StartError> {
     if !config.plugin_dir.is_dir() {
         return Err(ConfigError {
             file: config.file.display().to_string(),
@@ -53,12 +54,12 @@ pub fn prepare(config: &Config) -> Result<Router, StartError> {
     let plugins = mount::load_plugins(&runtime, &config.plugin_dir)?;
     let infos: Vec<_> = plugins.iter().map(|p| &p.info).collect();
     config.check_plugins(&infos)?;
-    Ok(mount::mount(config, plugins))
+    Ok((runtime, mount::mount(config, plugins)))
 }
 
 /// Runs the router until SIGINT/SIGTERM, then drains and exits cleanly.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    let router = prepare(&config)?;
+    let (runtime, router) = prepare(&config)?;
     let store: Arc<dyn Store> = Arc::new(
         SledStore::open(&config.data_dir)
             .map_err(|e| anyhow::anyhow!("store {}: {e}", config.data_dir.display()))?,
@@ -76,7 +77,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             store.clone(),
             Rules::new(config.routes.clone()),
             dispatcher.clone(),
-            metrics,
+            metrics.clone(),
             config.server.quarantine_reply,
             config.max_concurrent_calls,
         )
@@ -95,9 +96,17 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Tests and scripts read the bound address (port 0) from this line.
     println!("switchboard listening on http://{addr}");
 
+    let mounts = Arc::new(Mounts::new(router));
+    let reloader = Reloader::new(runtime, config.clone(), mounts.clone());
+    tokio::spawn(reload::watch(
+        reloader.clone(),
+        Duration::from_secs(1),
+        stop_rx.clone(),
+    ));
+    tokio::spawn(reload_on_sighup(reloader.clone()));
     let ingress = Arc::new(Ingress {
         config: config.server.clone(),
-        router,
+        router: mounts.clone(),
         pipeline,
     });
     let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx.clone()));
@@ -114,6 +123,9 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             dispatcher: dispatcher.clone(),
             store: store.clone(),
             token: admin.token.clone(),
+            mounts: mounts.clone(),
+            reloader: reloader.clone(),
+            metrics: metrics.clone(),
         });
         tokio::spawn(crate::admin::serve(listener, api, stop_rx));
     }
@@ -136,6 +148,18 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `kill -HUP` reloads the plugin directory.
+async fn reload_on_sighup(reloader: Arc<Reloader>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading plugins");
+        reloader.reload().await;
+    }
 }
 
 async fn wait_for_signal() {

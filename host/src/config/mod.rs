@@ -378,29 +378,11 @@ impl Config {
                     ),
                 ));
             };
-            for key in settings.keys() {
-                if !info.config_keys.iter().any(|k| &k.name == key) {
-                    let known: Vec<_> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
-                    return Err(err(
-                        format!("plugins.{name}.{key}"),
-                        format!("unknown key; `{name}` accepts {known:?}"),
-                    ));
-                }
-            }
+            let _ = settings;
+            self.check_plugin(info)?;
         }
         for info in loaded {
-            for k in info.config_keys.iter().filter(|k| k.required) {
-                let set = self
-                    .plugins
-                    .get(&info.name)
-                    .is_some_and(|s| s.contains_key(&k.name));
-                if !set {
-                    return Err(err(
-                        format!("plugins.{}.{}", info.name, k.name),
-                        format!("required by plugin `{}`: {}", info.name, k.description),
-                    ));
-                }
-            }
+            self.check_plugin(info)?;
         }
         for (i, r) in self.routes.iter().enumerate() {
             for p in &r.filter.provider {
@@ -410,6 +392,36 @@ impl Config {
                         format!("no plugin `{p}` (loaded: {names:?})"),
                     ));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// One plugin against its section: every key declared by it, every
+    /// required key set (also what a hot reload checks a new plugin with).
+    pub fn check_plugin(&self, info: &crate::plugin::wit::PluginInfo) -> Result<(), ConfigError> {
+        let err = |key: String, reason: String| ConfigError {
+            file: self.file.display().to_string(),
+            key,
+            reason,
+        };
+        let name = &info.name;
+        let settings = self.plugins.get(name);
+        for key in settings.into_iter().flat_map(|s| s.keys()) {
+            if !info.config_keys.iter().any(|k| &k.name == key) {
+                let known: Vec<_> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
+                return Err(err(
+                    format!("plugins.{name}.{key}"),
+                    format!("unknown key; `{name}` accepts {known:?}"),
+                ));
+            }
+        }
+        for k in info.config_keys.iter().filter(|k| k.required) {
+            if !settings.is_some_and(|s| s.contains_key(&k.name)) {
+                return Err(err(
+                    format!("plugins.{name}.{}", k.name),
+                    format!("required by plugin `{name}`: {}", k.description),
+                ));
             }
         }
         Ok(())
