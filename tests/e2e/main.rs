@@ -11,4 +11,5 @@ mod ingress;
 mod isolation;
 mod kit;
 mod providers;
+mod reload;
 mod startup;

@@ -172,6 +172,27 @@ impl Router {
         )
     }
 
+    /// A request to the admin API; its reply.
+    pub fn admin_call(&self, method: &str, path: &str) -> Reply {
+        let mut s = TcpStream::connect(self.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            self.admin
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        Reply::parse(&buf)
+    }
+
+    /// Sends a signal (e.g. 1 for SIGHUP) to the router process.
+    pub fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            send_signal(c.id(), sig);
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
