@@ -4,6 +4,7 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
+//! | GET | `/` | the dashboard (HTML, no token; it asks for one when the API answers `401`) |
 //! | GET | `/v1/destinations` | state of every destination: breaker, disabled, backlog |
 //! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
 //! | GET | `/v1/deliveries?state=dead\|pending&destination=&limit=` | delivery jobs with their attempts |
@@ -13,6 +14,7 @@
 //! | GET | `/v1/captures?plugin=&status=&before=&limit=` | requests as received, newest first |
 //! | GET | `/v1/captures/{id}` | one capture, with its body as text |
 //! | GET | `/v1/events?provider=&limit=` | recent events, newest first |
+//! | POST | `/v1/replay?capture=ID` or `?plugin=&status=&since=&until=&limit=` | run captures again through the current plugins (times in ms) |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -38,6 +40,7 @@ pub struct Admin {
     pub mounts: Arc<crate::mount::Mounts>,
     pub reloader: Arc<crate::reload::Reloader>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub pipeline: Arc<crate::pipeline::Pipeline>,
 }
 
 /// A job as the API shows it: the payload is the event, parsed back so the
@@ -107,6 +110,23 @@ fn error(status: StatusCode, message: impl std::fmt::Display) -> Reply {
 
 impl Admin {
     async fn handle(&self, req: Request<hyper::body::Incoming>) -> Reply {
+        // The dashboard page is public (no data in it); the API calls it
+        // makes carry the token.
+        if req.method() == Method::GET && req.uri().path() == "/" {
+            return Response::builder()
+                .header("content-type", "text/html; charset=utf-8")
+                .header("cache-control", "no-store")
+                .header(
+                    "content-security-policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+                )
+                .header("x-frame-options", "DENY")
+                .body(Full::new(Bytes::from_static(
+                    include_str!("admin/dashboard.html").as_bytes(),
+                )))
+                .unwrap_or_default();
+        }
         if let Some(token) = &self.token {
             let given = req
                 .headers()
@@ -149,6 +169,7 @@ impl Admin {
                 Ok(json(StatusCode::OK, &self.reloader.reload().await))
             }
             (&Method::GET, ["v1", "captures"]) => self.captures(&query),
+            (&Method::POST, ["v1", "replay"]) => self.replay(&query).await,
             (&Method::GET, ["v1", "captures", id]) => match id.parse::<u64>() {
                 Err(_) => Ok(error(
                     StatusCode::BAD_REQUEST,
@@ -195,6 +216,34 @@ impl Admin {
             )),
         };
         result.unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))
+    }
+
+    async fn replay(&self, query: &[(String, String)]) -> crate::store::StoreResult<Reply> {
+        let q = |k: &str| param(query, k);
+        let num = |k: &str| q(k).and_then(|v| v.parse::<i64>().ok());
+        let sel = crate::replay::Selection {
+            capture: num("capture").map(|v| v as u64),
+            plugin: q("plugin").map(str::to_owned),
+            status: q("status").filter(|s| *s != "all").map(str::to_owned),
+            since: num("since"),
+            until: num("until"),
+            limit: num("limit").map_or(100, |l| l.clamp(1, 10_000) as usize),
+        };
+        if sel.capture.is_none()
+            && sel.plugin.is_none()
+            && sel.status.is_none()
+            && sel.since.is_none()
+        {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                "select captures: capture, plugin, status and/or since",
+            ));
+        }
+        let mut results = Vec::new();
+        for c in crate::replay::select(self.store.as_ref(), &sel)? {
+            results.push(crate::replay::replay(&self.pipeline, &self.store, &self.mounts, c).await);
+        }
+        Ok(json(StatusCode::OK, &results))
     }
 
     fn plugins(&self) -> Vec<serde_json::Value> {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod inspect;
 mod ops;
 mod plugin_new;
 mod plugin_test;
@@ -63,6 +64,39 @@ pub enum Command {
         destination: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Loaded plugins: version, digest, routes, request counts.
+    Plugins {
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Callbacks as received (newest first), with what became of them.
+    Captures {
+        #[arg(long)]
+        plugin: Option<String>,
+        /// accepted, rejected or quarantined.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Recent normalized events (newest first).
+    Events {
+        #[arg(long)]
+        provider: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        target: ops::OpsTarget,
+    },
+    /// Run stored captures again through the current plugins (dedup applies).
+    Replay {
+        #[command(flatten)]
+        args: inspect::ReplayArgs,
         #[command(flatten)]
         target: ops::OpsTarget,
     },
@@ -161,6 +195,31 @@ pub fn run(cli: Cli) -> i32 {
             target,
         } => ops_runtime()
             .and_then(|rt| rt.block_on(ops::redrive(&target, job, destination.as_deref()))),
+        Command::Plugins { target } => {
+            ops_runtime().and_then(|rt| rt.block_on(inspect::plugins(&target)))
+        }
+        Command::Captures {
+            plugin,
+            status,
+            limit,
+            target,
+        } => ops_runtime().and_then(|rt| {
+            rt.block_on(inspect::captures(
+                &target,
+                plugin.as_deref(),
+                status.as_deref(),
+                limit,
+            ))
+        }),
+        Command::Events {
+            provider,
+            limit,
+            target,
+        } => ops_runtime()
+            .and_then(|rt| rt.block_on(inspect::events(&target, provider.as_deref(), limit))),
+        Command::Replay { args, target } => {
+            ops_runtime().and_then(|rt| rt.block_on(inspect::replay(&target, &args)))
+        }
         Command::Plugin { command } => match command {
             PluginCommand::New(args) => plugin_new::run(&args),
             PluginCommand::Test(args) => plugin_test::run(&args),

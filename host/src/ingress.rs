@@ -121,7 +121,7 @@ fn method_of(m: &hyper::Method) -> Option<wit::Method> {
     })
 }
 
-fn method_name(m: wit::Method) -> &'static str {
+pub fn method_name(m: wit::Method) -> &'static str {
     match m {
         wit::Method::Get => "GET",
         wit::Method::Post => "POST",

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod protect;
 pub mod reload;
+pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod store;

@@ -67,6 +67,10 @@ pub struct Pipeline {
     normalize: std::sync::Mutex<()>,
 }
 
+/// Reason prefix of captures refused by the mount's protection (never
+/// replayed: the request did not prove it came from the provider).
+pub const PROTECT_PREFIX: &str = "protect: ";
+
 impl Pipeline {
     pub fn new(
         store: Arc<dyn Store>,
@@ -117,8 +121,20 @@ impl Pipeline {
             && let Err(refusal) = protect.check(&mut req)
         {
             let capture = capture_of(capture_id, mounted.name(), req);
-            return self.reject(mounted.name(), capture, refusal.status, refusal.reason);
+            let reason = format!("{PROTECT_PREFIX}{}", refusal.reason);
+            return self.reject(mounted.name(), capture, refusal.status, reason);
         }
+        self.run(mounted, capture_id, req).await
+    }
+
+    /// Calls the plugin on `req` as capture `capture_id` and records what
+    /// came of it (also how a replay runs a stored capture again).
+    pub(crate) async fn run(
+        &self,
+        mounted: Arc<Mounted>,
+        capture_id: u64,
+        req: wit::HttpRequest,
+    ) -> Result<Reply, StoreError> {
         let Some((req, result)) = self.call(&mounted, capture_id, req).await else {
             // The host task died with the request: do not acknowledge it.
             return Ok(Reply::text(500, "internal error; retry later"));
@@ -346,7 +362,7 @@ fn capture_of(id: u64, plugin: &str, req: wit::HttpRequest) -> Capture {
         id,
         plugin: plugin.to_owned(),
         route: req.route,
-        method: format!("{:?}", req.method).to_uppercase(),
+        method: crate::ingress::method_name(req.method).to_owned(),
         url: req.url,
         path: req.path,
         query: req.query,

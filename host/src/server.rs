@@ -107,7 +107,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     let ingress = Arc::new(Ingress {
         config: config.server.clone(),
         router: mounts.clone(),
-        pipeline,
+        pipeline: pipeline.clone(),
     });
     let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx.clone()));
     if let Some(admin) = &config.admin {
@@ -126,6 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
             mounts: mounts.clone(),
             reloader: reloader.clone(),
             metrics: metrics.clone(),
+            pipeline: pipeline.clone(),
         });
         tokio::spawn(crate::admin::serve(listener, api, stop_rx));
     }

@@ -10,6 +10,7 @@ mod forwarding;
 mod ingress;
 mod isolation;
 mod kit;
+mod operate;
 mod providers;
 mod reload;
 mod startup;

@@ -28,7 +28,7 @@ pub struct OpsTarget {
 }
 
 /// Where operations go: a running router, or the store of a stopped one.
-enum Conn {
+pub(super) enum Conn {
     Api {
         base: String,
         token: Option<String>,
@@ -37,12 +37,12 @@ enum Conn {
     Store(SledStore, Box<Config>),
 }
 
-fn fail(msg: impl std::fmt::Display) -> StartError {
+pub(super) fn fail(msg: impl std::fmt::Display) -> StartError {
     StartError::Other(anyhow::anyhow!("{msg}"))
 }
 
 impl OpsTarget {
-    async fn connect(&self) -> Result<Conn, StartError> {
+    pub(super) async fn connect(&self) -> Result<Conn, StartError> {
         let config = Config::load(
             &self.config,
             &Overrides {
@@ -86,7 +86,11 @@ impl OpsTarget {
 }
 
 impl Conn {
-    async fn call(&self, method: reqwest::Method, path: &str) -> Result<Value, StartError> {
+    pub(super) async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<Value, StartError> {
         let Conn::Api {
             base,
             token,
@@ -119,7 +123,7 @@ impl Conn {
     }
 }
 
-fn store_err(e: crate::store::StoreError) -> StartError {
+pub(super) fn store_err(e: crate::store::StoreError) -> StartError {
     fail(e)
 }
 
@@ -320,7 +324,7 @@ pub async fn redrive(
     Ok(())
 }
 
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
@@ -328,7 +332,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -1,0 +1,80 @@
+//! Operating commands against a running router: captures, events, plugins,
+//! and replay of rejected callbacks once the config is fixed (duplicates
+//! still not forwarded twice).
+
+use std::time::Duration;
+
+use crate::support::*;
+
+fn with_secret(secret: &str, sink: &Sink) -> String {
+    config(
+        &[],
+        &format!(
+            "[plugins.mysmsgate]\nsecret = \"{secret}\"\n\n{}",
+            http_destination(&sink.url())
+        ),
+    )
+}
+
+#[test]
+fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
+    let sink = Sink::start();
+    let mut router = Router::start_with_config(&["mysmsgate"], &with_secret("wrong-secret-123", &sink));
+    for id in ["rp1", "rp2", "rp3"] {
+        assert_eq!(router.send(&mysmsgate_report(id, "delivered")).status, 403);
+    }
+    let rejected = router.cli_json(&["captures", "--status", "rejected"]);
+    assert_eq!(rejected.as_array().unwrap().len(), 3, "{rejected:#}");
+    assert_eq!(rejected[0]["plugin"], "mysmsgate");
+
+    // The operator fixes the secret and restarts.
+    assert_eq!(router.terminate(), Some(0));
+    std::fs::write(router.dir.join("config.toml"), with_secret("fixture-secret", &sink)).unwrap();
+    let router = Router::spawn(&router.dir);
+
+    let out = router.cli_json(&["replay", "--plugin", "mysmsgate", "--status", "rejected"]);
+    let results = out.as_array().unwrap();
+    assert_eq!(results.len(), 3, "{out:#}");
+    assert!(results.iter().all(|r| r["before"] == "rejected" && r["after"] == "accepted" && r["events"] == 1), "{out:#}");
+    // Oldest first, as they arrived.
+    let ids: Vec<u64> = results.iter().map(|r| r["capture"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let got = sink.wait_for(3, Duration::from_secs(5));
+    let mut msgs: Vec<_> = got.iter().map(|r| r.json["data"]["message_id"].as_str().unwrap().to_owned()).collect();
+    msgs.sort();
+    assert_eq!(msgs, vec!["rp1", "rp2", "rp3"]);
+
+    // Replaying again changes nothing downstream: the events are duplicates.
+    let again = router.cli_json(&["replay", "--capture", &ids[0].to_string()]);
+    assert_eq!(again[0]["after"], "accepted");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(sink.count(), 3);
+
+    let events = router.cli_json(&["events"]);
+    assert_eq!(events.as_array().unwrap().len(), 3, "{events:#}");
+    assert!(events.as_array().unwrap().iter().any(|e| e["duplicates"].as_u64() >= Some(1)));
+    let plugins = router.cli_json(&["plugins"]);
+    assert_eq!(plugins[0]["name"], "mysmsgate");
+    let (code, table, _) = router.cli(&["captures"]);
+    assert_eq!(code, 0);
+    assert!(table.contains("CAPTURE") && table.contains("mysmsgate"), "{table}");
+}
+
+#[test]
+fn captures_refused_by_protection_are_not_replayable() {
+    let sink = Sink::start();
+    let cfg = config(
+        &[],
+        &format!(
+            "[plugins.mysmsgate]\nsecret = \"fixture-secret\"\n[plugins.mysmsgate.protect]\nallow_ips = [\"203.0.113.0/24\"]\n\n{}",
+            http_destination(&sink.url())
+        ),
+    );
+    let router = Router::start_with_config(&["mysmsgate"], &cfg);
+    assert_eq!(router.send(&mysmsgate_report("p1", "sent")).status, 403);
+    let out = router.cli_json(&["replay", "--status", "rejected"]);
+    assert!(out[0]["error"].as_str().unwrap().contains("protection"), "{out:#}");
+    assert_eq!(out[0]["after"], "rejected");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.count(), 0);
+}
