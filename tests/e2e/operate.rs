@@ -19,7 +19,8 @@ fn with_secret(secret: &str, sink: &Sink) -> String {
 #[test]
 fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
     let sink = Sink::start();
-    let mut router = Router::start_with_config(&["mysmsgate"], &with_secret("wrong-secret-123", &sink));
+    let mut router =
+        Router::start_with_config(&["mysmsgate"], &with_secret("wrong-secret-123", &sink));
     for id in ["rp1", "rp2", "rp3"] {
         assert_eq!(router.send(&mysmsgate_report(id, "delivered")).status, 403);
     }
@@ -29,18 +30,33 @@ fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
 
     // The operator fixes the secret and restarts.
     assert_eq!(router.terminate(), Some(0));
-    std::fs::write(router.dir.join("config.toml"), with_secret("fixture-secret", &sink)).unwrap();
+    std::fs::write(
+        router.dir.join("config.toml"),
+        with_secret("fixture-secret", &sink),
+    )
+    .unwrap();
     let router = Router::spawn(&router.dir);
 
     let out = router.cli_json(&["replay", "--plugin", "mysmsgate", "--status", "rejected"]);
     let results = out.as_array().unwrap();
     assert_eq!(results.len(), 3, "{out:#}");
-    assert!(results.iter().all(|r| r["before"] == "rejected" && r["after"] == "accepted" && r["events"] == 1), "{out:#}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r["before"] == "rejected" && r["after"] == "accepted" && r["events"] == 1),
+        "{out:#}"
+    );
     // Oldest first, as they arrived.
-    let ids: Vec<u64> = results.iter().map(|r| r["capture"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = results
+        .iter()
+        .map(|r| r["capture"].as_u64().unwrap())
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     let got = sink.wait_for(3, Duration::from_secs(5));
-    let mut msgs: Vec<_> = got.iter().map(|r| r.json["data"]["message_id"].as_str().unwrap().to_owned()).collect();
+    let mut msgs: Vec<_> = got
+        .iter()
+        .map(|r| r.json["data"]["message_id"].as_str().unwrap().to_owned())
+        .collect();
     msgs.sort();
     assert_eq!(msgs, vec!["rp1", "rp2", "rp3"]);
 
@@ -52,12 +68,21 @@ fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
 
     let events = router.cli_json(&["events"]);
     assert_eq!(events.as_array().unwrap().len(), 3, "{events:#}");
-    assert!(events.as_array().unwrap().iter().any(|e| e["duplicates"].as_u64() >= Some(1)));
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["duplicates"].as_u64() >= Some(1))
+    );
     let plugins = router.cli_json(&["plugins"]);
     assert_eq!(plugins[0]["name"], "mysmsgate");
     let (code, table, _) = router.cli(&["captures"]);
     assert_eq!(code, 0);
-    assert!(table.contains("CAPTURE") && table.contains("mysmsgate"), "{table}");
+    assert!(
+        table.contains("CAPTURE") && table.contains("mysmsgate"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -73,7 +98,10 @@ fn captures_refused_by_protection_are_not_replayable() {
     let router = Router::start_with_config(&["mysmsgate"], &cfg);
     assert_eq!(router.send(&mysmsgate_report("p1", "sent")).status, 403);
     let out = router.cli_json(&["replay", "--status", "rejected"]);
-    assert!(out[0]["error"].as_str().unwrap().contains("protection"), "{out:#}");
+    assert!(
+        out[0]["error"].as_str().unwrap().contains("protection"),
+        "{out:#}"
+    );
     assert_eq!(out[0]["after"], "rejected");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.count(), 0);
