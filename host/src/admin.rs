@@ -9,6 +9,7 @@
 //! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
 //! | GET | `/v1/deliveries?state=dead\|pending&destination=&limit=` | delivery jobs with their attempts |
 //! | POST | `/v1/redrive?job=ID` or `?destination=NAME` | dead jobs back to pending |
+//! | GET | `/metrics` | Prometheus metrics |
 //! | GET | `/v1/plugins` | loaded plugins: version, digest, routes, request counts |
 //! | POST | `/v1/reload` | reload the plugin directory now |
 //! | GET | `/v1/captures?plugin=&status=&before=&limit=` | requests as received, newest first |
@@ -164,6 +165,18 @@ impl Admin {
                     Err(e) => Err(e),
                 }
             }
+            (&Method::GET, ["metrics"]) => {
+                let text = self
+                    .metrics
+                    .render(&self.dispatcher.status(), self.store.size_on_disk().ok());
+                Ok(Response::builder()
+                    .header(
+                        "content-type",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )
+                    .body(Full::new(Bytes::from(text)))
+                    .unwrap_or_default())
+            }
             (&Method::GET, ["v1", "plugins"]) => Ok(json(StatusCode::OK, &self.plugins())),
             (&Method::POST, ["v1", "reload"]) => {
                 Ok(json(StatusCode::OK, &self.reloader.reload().await))
@@ -247,16 +260,16 @@ impl Admin {
     }
 
     fn plugins(&self) -> Vec<serde_json::Value> {
-        let counts = self.metrics.snapshot();
         self.mounts
             .current()
             .plugins()
             .iter()
             .map(|m| {
-                let prefix = format!("requests,plugin={},status=", m.name());
-                let requests: std::collections::BTreeMap<&str, u64> = counts
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?, *v)))
+                let requests: std::collections::BTreeMap<String, u64> = self
+                    .metrics
+                    .requests_of(m.name())
+                    .into_iter()
+                    .map(|(status, n)| (status.to_string(), n))
                     .collect();
                 let routes: Vec<_> = m
                     .plugin

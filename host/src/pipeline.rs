@@ -99,6 +99,7 @@ impl Pipeline {
     /// Handles one callback and returns what the provider should hear.
     pub async fn handle(&self, mounted: Arc<Mounted>, req: wit::HttpRequest) -> Reply {
         let plugin = mounted.name().to_owned();
+        let route = req.route.clone();
         let reply = match self.process(mounted, req).await {
             Ok(reply) => reply,
             // The store could not keep it: say so, so the provider retries.
@@ -107,7 +108,7 @@ impl Pipeline {
                 Reply::text(503, "temporarily unable to store the callback; retry later")
             }
         };
-        self.metrics.request(&plugin, reply.status);
+        self.metrics.request(&plugin, &route, reply.status);
         reply
     }
 
@@ -197,6 +198,12 @@ impl Pipeline {
         Ok(reply)
     }
 
+    fn count_event(&self, e: &Event, disposition: &str) {
+        let state = e.state().map(|s| s.as_str());
+        self.metrics
+            .event(&e.provider, e.kind(), state, disposition);
+    }
+
     /// A refused callback: kept for inspection, answered with a 4xx.
     fn reject(
         &self,
@@ -250,12 +257,15 @@ impl Pipeline {
             &self.healthy
         };
         let m = mounted.clone();
+        let started = std::time::Instant::now();
         let result = pool
             .run(move || {
                 let result = m.plugin.handle(capture_id, &req, &m.context);
                 (req, result)
             })
             .await;
+        self.metrics
+            .plugin_call(mounted.name(), started.elapsed().as_secs_f64());
         match &result {
             None => tracing::error!(
                 plugin = mounted.name(),
@@ -285,11 +295,11 @@ impl Pipeline {
             for v in verdicts {
                 let record = match v {
                     Verdict::Duplicate(prior) => {
-                        self.metrics.event(&prior.event.provider, "duplicate");
+                        self.count_event(&prior.event, "duplicate");
                         prior
                     }
                     Verdict::Stale(event) => {
-                        self.metrics.event(&event.provider, "stale");
+                        self.count_event(&event, "stale");
                         Verdict::stale_record(event)
                     }
                     Verdict::Fresh(event) => {
@@ -299,14 +309,17 @@ impl Pipeline {
                         } else {
                             Disposition::Routed
                         };
-                        self.metrics.event(
-                            &event.provider,
+                        self.count_event(
+                            &event,
                             if matched.targets.is_empty() {
                                 "unmatched"
                             } else {
                                 "routed"
                             },
                         );
+                        for r in &matched.routes {
+                            self.metrics.rule_match(r);
+                        }
                         batch.jobs.extend(outbox::jobs_for(
                             &event,
                             &matched.targets,

@@ -77,6 +77,22 @@ fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
     );
     let plugins = router.cli_json(&["plugins"]);
     assert_eq!(plugins[0]["name"], "mysmsgate");
+    // One live callback too (the counters are the running process's).
+    assert_eq!(router.send(&mysmsgate_report("rp4", "sent")).status, 200);
+    sink.wait_for(4, Duration::from_secs(5));
+    let metrics = router.admin_call("GET", "/metrics").body;
+    for want in [
+        r#"switchboard_requests_total{plugin="mysmsgate",route="/mySmsGateCallback",status="200"} 1"#,
+        r#"switchboard_events_total{provider="mysmsgate",kind="delivery-status",state="delivered",disposition="routed"} 3"#,
+        r#"disposition="duplicate"} 1"#,
+        r#"switchboard_deliveries_total{destination="sink",outcome="delivered"} 4"#,
+        r#"switchboard_backlog{destination="sink"} 0"#,
+        "switchboard_plugin_call_seconds_bucket",
+        "switchboard_store_size_bytes",
+        r#"switchboard_rule_matches_total{route="all"} 4"#,
+    ] {
+        assert!(metrics.contains(want), "{want} not in\n{metrics}");
+    }
     let (code, table, _) = router.cli(&["captures"]);
     assert_eq!(code, 0);
     assert!(

@@ -43,6 +43,8 @@ pub struct DestinationStatus {
     /// Milliseconds until an open breaker lets a probe through.
     pub probe_in_ms: Option<u64>,
     pub rate_limit: Option<f64>,
+    /// When the oldest waiting job was created (ms since epoch).
+    pub oldest_created_at: Option<i64>,
 }
 
 enum Msg {
@@ -101,6 +103,7 @@ impl Dispatcher {
                 consecutive_failures: 0,
                 probe_in_ms: None,
                 rate_limit: rate,
+                oldest_created_at: None,
             }));
             if let Some(why) = disabled.get(name) {
                 tracing::warn!(destination = %name, "destination is disabled ({why}); its deliveries wait: `switchboard destinations enable {name}`");
@@ -118,7 +121,7 @@ impl Dispatcher {
                 metrics: metrics.clone(),
                 status: status.clone(),
                 lanes: HashMap::new(),
-                queued: 0,
+                queued: Default::default(),
                 ready: BinaryHeap::new(),
             };
             tasks.push(tokio::spawn(actor.run(rx, shutdown.clone())));
@@ -217,8 +220,8 @@ struct Actor {
     metrics: Arc<Metrics>,
     status: Arc<Mutex<DestinationStatus>>,
     lanes: HashMap<String, VecDeque<Job>>,
-    /// Jobs in all lanes.
-    queued: usize,
+    /// Jobs in all lanes, by (created, id): the count and the oldest.
+    queued: std::collections::BTreeSet<(i64, u64)>,
     /// Heads of lanes that are not in flight: (due, job id, lane).
     ready: BinaryHeap<Reverse<(i64, u64, String)>>,
 }
@@ -266,7 +269,8 @@ impl Actor {
         let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
         s.breaker = self.breaker.state();
         s.disabled.clone_from(&self.disabled);
-        s.backlog = self.queued;
+        s.backlog = self.queued.len();
+        s.oldest_created_at = self.queued.first().map(|(t, _)| *t);
         s.inflight = inflight;
         s.consecutive_failures = self.breaker.consecutive_failures();
         s.probe_in_ms = self
@@ -284,8 +288,8 @@ impl Actor {
             self.ready
                 .push(Reverse((job.due_at, job.id, job.lane.clone())));
         }
+        self.queued.insert((job.created_at, job.id));
         lane.push_back(job);
-        self.queued += 1;
     }
 
     /// Launches every attempt that is due and allowed; returns how long to
@@ -343,6 +347,8 @@ impl Actor {
             Verdict::Disable => "gone",
         };
         self.metrics.delivery(&self.name, outcome);
+        self.metrics
+            .delivery_latency(&self.name, attempt.latency_ms as f64 / 1000.0);
         if let Some(e) = &attempt.error {
             tracing::debug!(destination = %self.name, job = job.id, "attempt failed: {e}");
         }
@@ -406,7 +412,7 @@ impl Actor {
         // The lane moves on to its next job.
         if let Some(lane) = self.lanes.get_mut(&job.lane) {
             lane.pop_front();
-            self.queued = self.queued.saturating_sub(1);
+            self.queued.remove(&(job.created_at, job.id));
             match lane.front() {
                 Some(next) => self
                     .ready

@@ -166,6 +166,8 @@ pub trait Store: Send + Sync + 'static {
     fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()>;
     /// Disabled destinations and why.
     fn disabled(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Bytes the store takes on disk.
+    fn size_on_disk(&self) -> StoreResult<u64>;
     /// Waits until everything written so far is durable.
     fn flush(&self) -> Durable;
 }

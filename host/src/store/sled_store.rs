@@ -279,6 +279,10 @@ impl Store for SledStore {
         Ok(Some(job))
     }
 
+    fn size_on_disk(&self) -> StoreResult<u64> {
+        self.db.size_on_disk().map_err(io)
+    }
+
     fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()> {
         let mut key = vec![DISABLED];
         key.extend_from_slice(destination.as_bytes());
