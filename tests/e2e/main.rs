@@ -5,6 +5,7 @@
 mod support;
 
 mod crash;
+mod dashboard;
 mod delivery;
 mod forwarding;
 mod ingress;
