@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::load::Reqs;
 use super::{CONNECTIONS, load, read_response, twilio_requests};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -140,7 +141,7 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     // The receiver's port, reserved; nothing listens there yet.
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let router = super::router(
+    let router = super::procs::router(
         root,
         &tmp.path().join("d"),
         Some(port),
@@ -180,7 +181,7 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         body.len()
     )
     .into_bytes();
-    let direct = load(port, Arc::new(vec![direct_req]), None).await;
+    let direct = load(port, Arc::new(Reqs::plain(vec![direct_req])), None).await;
 
     // 3. Ack -> delivery latency at a steady 1,000 callbacks/s.
     arrivals.lock().unwrap_or_else(|p| p.into_inner()).clear();

@@ -1,0 +1,310 @@
+//! Side by side, one machine, one load generator, the same signed unique
+//! Twilio callbacks at three body sizes: bare hyper answering 200 (the
+//! HTTP ceiling here), Switchboard end-to-end and durable (capture, plugin,
+//! rules, outbox, forwarding to a local destination), and what an operator
+//! writes instead (`bench/operator/`: Flask under gunicorn, Express on
+//! node). Then Switchboard on a mix of providers, at peak and at half of it,
+//! and a few single rows (no route, Express with fsync, Flask's dev server).
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::load::{Reqs, Run, load_for, probe};
+use super::procs::{Proc, Usage, free_port, measure, router_cmd, router_dir, spawn, spawn_on_port};
+use super::reqs::{MIX, mix, twilio};
+use super::{CONNECTIONS, TOKEN};
+
+const SIZES: [usize; 3] = [512, 4096, 32 << 10];
+const ROUTER: &str = "switchboard, durable, forwarding";
+const GUNICORN: &str = "Flask 3.1 + gunicorn, 2 sync workers";
+const EXPRESS: &str = "Express 5 on node";
+
+struct Row {
+    server: String,
+    body: String,
+    run: Run,
+    usage: Usage,
+}
+
+impl Row {
+    fn new(server: &str, body: &str, (run, usage): (Run, Usage)) -> Self {
+        let server = server.to_owned();
+        let body = body.to_owned();
+        Self {
+            server,
+            body,
+            run,
+            usage,
+        }
+    }
+
+    fn line(&self) -> String {
+        let (r, u) = (&self.run, &self.usage);
+        format!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+            self.server,
+            self.body,
+            r.rate(),
+            r.pct(0.5),
+            r.pct(0.99),
+            r.pct(0.999),
+            u.cores,
+            u.client_cores,
+            u.peak_rss_mb,
+            r.errors
+        )
+    }
+}
+
+fn size_label(bytes: usize) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{} KB", bytes >> 10)
+    }
+}
+
+/// The operator's handlers that are installed (bench/run installs them);
+/// a missing one is reported, not fatal.
+fn start_operator(root: &Path, events: &Path, which: &str) -> anyhow::Result<Proc> {
+    let dir = root.join("bench/operator");
+    let venv = root.join("target/bench-venv/bin");
+    let env = |c: &mut Command| {
+        c.current_dir(&dir)
+            .env("TWILIO_AUTH_TOKEN", TOKEN)
+            .env("PUBLIC_URL", "https://hooks.example.com")
+            .env("EVENTS_FILE", events)
+            .env("FSYNC", if which.ends_with("fsync") { "1" } else { "0" });
+    };
+    match which {
+        "gunicorn" | "flask-dev" => {
+            anyhow::ensure!(
+                venv.join("gunicorn").exists(),
+                "Flask not installed in target/bench-venv (bench/run installs it)"
+            );
+            let port = free_port()?;
+            let mut cmd = if which == "gunicorn" {
+                let mut c = Command::new(venv.join("gunicorn"));
+                c.args(["--workers", "2", "--bind", &format!("127.0.0.1:{port}")])
+                    .arg("flask_app:app");
+                c
+            } else {
+                let mut c = Command::new(venv.join("flask"));
+                c.args(["--app", "flask_app", "run", "--port", &port.to_string()]);
+                c
+            };
+            env(&mut cmd);
+            spawn_on_port(&mut cmd, port)
+        }
+        _ => {
+            anyhow::ensure!(
+                dir.join("node_modules/express").exists(),
+                "Express not installed in bench/operator (bench/run installs it)"
+            );
+            let mut cmd = Command::new("node");
+            cmd.arg("express_app.js").env("PORT", "0");
+            env(&mut cmd);
+            spawn(&mut cmd)
+        }
+    }
+}
+
+/// The first requests (one per provider of the mix) must be answered 200
+/// before a server is measured, then a second of load warms it
+/// (connections, JIT, caches, plugin instances).
+pub(crate) async fn ready(name: &str, p: &Proc, warm: &Reqs, what: &str) -> anyhow::Result<()> {
+    for i in 0..MIX.len() {
+        let req = warm.get(i).map(|r| r.into_owned()).unwrap_or_default();
+        let status = probe(p.1, &req).await?;
+        anyhow::ensure!(
+            status == 200,
+            "{name} answered {status} to {what} request {i}"
+        );
+    }
+    let rest = Arc::new(Reqs::plain(
+        (MIX.len()..warm.len())
+            .filter_map(|i| warm.get(i).map(|r| r.into_owned()))
+            .collect(),
+    ));
+    load_for(p.1, rest, None, Duration::from_secs(1)).await;
+    Ok(())
+}
+
+pub async fn bench(root: &Path) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let tmp = tempfile::tempdir()?;
+    let bare = spawn(Command::new(&me).arg("bare"))?;
+    let sink = spawn(Command::new(&me).arg("bare"))?;
+    let dir = tmp.path().join("router");
+    router_dir(root, &dir, &MIX, Some(sink.1), "concurrency = 32")?;
+    let router = spawn(&mut router_cmd(root, &dir, "data"))?;
+    let mut servers: Vec<(&str, Proc)> = vec![("bare hyper 200 OK", bare), (ROUTER, router)];
+    let mut notes = Vec::new();
+    for (name, which) in [(GUNICORN, "gunicorn"), (EXPRESS, "express")] {
+        match start_operator(root, &tmp.path().join(format!("{which}.jsonl")), which) {
+            Ok(p) => servers.push((name, p)),
+            Err(e) => notes.push(format!("{name}: skipped, {e:#}")),
+        }
+    }
+    for (name, p) in &servers {
+        ready(
+            name,
+            p,
+            &twilio(4_000, &format!("warm-{name}"), 512),
+            "twilio",
+        )
+        .await?;
+    }
+
+    let mut rows = Vec::new();
+    // Sizes outside, servers inside: each size's rows are measured minutes
+    // apart at most, under the same conditions on this shared machine.
+    for size in SIZES {
+        // The router deduplicates, so it gets ids of its own; the others
+        // may cycle through theirs.
+        let shared = Arc::new(twilio(150_000, &format!("cmp-{size}"), size));
+        let unique = Arc::new(twilio(150_000, &format!("cmp-router-{size}"), size));
+        for (name, p) in &servers {
+            let reqs = if *name == ROUTER { &unique } else { &shared };
+            rows.push(Row::new(
+                name,
+                &size_label(size),
+                measure(p, reqs.clone(), None).await,
+            ));
+        }
+    }
+    let router = &servers[1].1;
+    let mix_reqs = Arc::new(mix(root, 150_000, "cmp-mix")?);
+    ready(ROUTER, router, &mix(root, 400, "warm-mix")?, "the mix").await?;
+    let mix_peak = Row::new(
+        ROUTER,
+        "provider mix",
+        measure(router, mix_reqs, None).await,
+    );
+    let half_rate = mix_peak.run.rate() / 2.0;
+    let mix_half = Row::new(
+        &format!("switchboard at half its mix peak ({half_rate:.0}/s offered)"),
+        "provider mix",
+        measure(
+            router,
+            Arc::new(mix(root, 150_000, "cmp-mix-half")?),
+            Some(half_rate),
+        )
+        .await,
+    );
+    let extra = single_rows(root, tmp.path(), &mut notes).await?;
+    drop(sink);
+
+    print(&rows, &mix_peak, &mix_half, &extra, &notes);
+    Ok(())
+}
+
+/// Rows at 512 B only: where the router's time goes without deliveries, and
+/// the operator's handlers made durable or run the quick way.
+async fn single_rows(root: &Path, tmp: &Path, notes: &mut Vec<String>) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let dir = tmp.join("no-route");
+    router_dir(root, &dir, &["twilio"], None, "")?;
+    let no_route = spawn(&mut router_cmd(root, &dir, "data"))?;
+    ready(
+        "no route",
+        &no_route,
+        &twilio(4_000, "warm-nr", 512),
+        "twilio",
+    )
+    .await?;
+    let reqs = Arc::new(twilio(150_000, "cmp-no-route", 512));
+    rows.push(Row::new(
+        "switchboard, durable, no route (capture + plugin + store)",
+        "512 B",
+        measure(&no_route, reqs, None).await,
+    ));
+    drop(no_route);
+    let shared = Arc::new(twilio(150_000, "cmp-single", 512));
+    for (name, which) in [
+        ("Express 5, fsync per event", "express-fsync"),
+        ("Flask 3.1 dev server (threaded)", "flask-dev"),
+    ] {
+        let p = match start_operator(root, &tmp.join(format!("{which}.jsonl")), which) {
+            Ok(p) => p,
+            Err(e) => {
+                notes.push(format!("{name}: skipped, {e:#}"));
+                continue;
+            }
+        };
+        ready(
+            name,
+            &p,
+            &twilio(2_000, &format!("warm-{which}"), 512),
+            "twilio",
+        )
+        .await?;
+        rows.push(Row::new(
+            name,
+            "512 B",
+            measure(&p, shared.clone(), None).await,
+        ));
+    }
+    Ok(rows)
+}
+
+fn print(rows: &[Row], mix_peak: &Row, mix_half: &Row, extra: &[Row], notes: &[String]) {
+    println!(
+        "## Side by side: signed Twilio status callbacks, {CONNECTIONS} connections\n\n\
+         CPU in cores (CPU time / wall time; 2 = both cores), the client is the load \
+         generator; peak RSS summed over a server's processes.\n"
+    );
+    println!(
+        "| server | body | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | client CPU | peak RSS MB | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut names: Vec<&str> = Vec::new();
+    for r in rows {
+        if !names.contains(&r.server.as_str()) {
+            names.push(&r.server);
+        }
+    }
+    // Grouped by server, so each one's growth with the body size reads down.
+    for name in names {
+        for r in rows.iter().filter(|r| r.server == name) {
+            println!("{}", r.line());
+        }
+    }
+    for r in [mix_peak, mix_half].into_iter().chain(extra) {
+        println!("{}", r.line());
+    }
+    println!(
+        "\nThe provider mix cycles through {} (Infobip: 2 reports per request).",
+        MIX.join(", ")
+    );
+    for n in notes {
+        println!("\nNote: {n}");
+    }
+    let rate = |server: &str| {
+        rows.iter()
+            .find(|r| r.server == server && r.body == "512 B")
+            .map(|r| r.run.rate())
+            .unwrap_or(f64::NAN)
+    };
+    let (bare, router, express) = (rate("bare hyper 200 OK"), rate(ROUTER), rate(EXPRESS));
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let twilio_share = 100.0 * router / bare;
+    let mix_share = 100.0 * mix_peak.run.rate() / bare;
+    let p99 = mix_half.run.pct(0.99);
+    println!("\nTargets (512 B rows):\n");
+    println!(
+        "- router >= 20 % of bare hyper: twilio {twilio_share:.1} %, provider mix {mix_share:.1} % ({})",
+        verdict(twilio_share >= 20.0 && mix_share >= 20.0)
+    );
+    println!(
+        "- router >= 2x the Express handler: {:.2}x ({})",
+        router / express,
+        verdict(router >= 2.0 * express)
+    );
+    println!(
+        "- p99 <= 10 ms at half load (provider mix): {p99:.2} ms ({})\n",
+        verdict(p99 <= 10.0)
+    );
+}
