@@ -276,7 +276,7 @@ impl Admin {
                     .info
                     .routes
                     .iter()
-                    .map(|r| serde_json::json!({ "path": r.path, "methods": r.methods.iter().map(|x| format!("{x:?}").to_uppercase()).collect::<Vec<_>>() }))
+                    .map(|r| serde_json::json!({ "path": r.path, "methods": r.methods.iter().map(|x| crate::ingress::method_name(*x)).collect::<Vec<_>>() }))
                     .collect();
                 serde_json::json!({
                     "name": m.name(),

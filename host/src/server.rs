@@ -96,6 +96,7 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
     // Tests and scripts read the bound address (port 0) from this line.
     println!("switchboard listening on http://{addr}");
 
+    tokio::spawn(retention(store.clone(), config.retention, stop_rx.clone()));
     let mounts = Arc::new(Mounts::new(router));
     let reloader = Reloader::new(runtime, config.clone(), mounts.clone());
     tokio::spawn(reload::watch(
@@ -149,6 +150,34 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
         .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Retention: every tenth of the retention period (between 1 s and 1 h),
+/// deletes captures and delivered-job records older than it, so the store
+/// stays flat under a steady load.
+async fn retention(store: Arc<dyn Store>, keep: Duration, mut stop: watch::Receiver<bool>) {
+    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let cutoff = crate::time::now_ms() - keep.as_millis() as i64;
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.compact(cutoff)).await {
+            Ok(Ok(done)) if done != Default::default() => {
+                tracing::info!(
+                    captures = done.captures,
+                    events = done.events,
+                    delivered = done.delivered,
+                    "retention: old records deleted"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!("retention pass failed: {e}"),
+            Err(e) => tracing::error!("retention task failed: {e}"),
+        }
+    }
 }
 
 /// `kill -HUP` reloads the plugin directory.

@@ -14,4 +14,5 @@ mod kit;
 mod operate;
 mod providers;
 mod reload;
+mod retention;
 mod startup;

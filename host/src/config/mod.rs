@@ -37,6 +37,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, BTreeMap<String, String>>,
     pub destinations: BTreeMap<String, Destination>,
     pub routes: Vec<Route>,
+    /// Captures and delivered-job records older than this are deleted.
+    pub retention: Duration,
     /// The admin listener, unless `admin.listen = "off"`.
     pub admin: Option<AdminConfig>,
     /// Host-side settings per plugin (protection, actions).
@@ -339,7 +341,17 @@ impl Config {
             }
         };
 
+        let retention = duration(
+            &err,
+            "store.retention",
+            raw.store.retention.as_deref(),
+            "7d",
+        )?;
+        if retention < Duration::from_secs(1) {
+            return Err(err("store.retention", "want at least 1s".into()));
+        }
         Ok(Config {
+            retention,
             admin,
             mounts,
             file: path.to_path_buf(),

@@ -54,6 +54,7 @@ pub struct Admin {
 pub struct Store {
     pub kind: Option<String>,
     pub data_dir: Option<String>,
+    pub retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -134,6 +134,14 @@ pub struct Batch {
     pub jobs: Vec<Job>,
 }
 
+/// What one retention pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Compacted {
+    pub captures: usize,
+    pub events: usize,
+    pub delivered: usize,
+}
+
 /// The storage engine.
 pub trait Store: Send + Sync + 'static {
     /// A fresh id, unique and increasing across restarts.
@@ -166,6 +174,10 @@ pub trait Store: Send + Sync + 'static {
     fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()>;
     /// Disabled destinations and why.
     fn disabled(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Retention: deletes captures received before `cutoff_ms` (with the
+    /// events they produced) and delivered-job records created before it.
+    /// Pending and dead jobs, and message states, are kept.
+    fn compact(&self, cutoff_ms: i64) -> StoreResult<Compacted>;
     /// Bytes the store takes on disk.
     fn size_on_disk(&self) -> StoreResult<u64>;
     /// Waits until everything written so far is durable.

@@ -279,6 +279,40 @@ impl Store for SledStore {
         Ok(Some(job))
     }
 
+    fn compact(&self, cutoff_ms: i64) -> StoreResult<Compacted> {
+        let mut done = Compacted::default();
+        // Ids grow with time: scan from the oldest and stop at the cutoff.
+        for kv in self.tree.scan_prefix([CAPTURE]) {
+            let (k, v) = kv.map_err(io)?;
+            let c: Capture = decode(&k, &v)?;
+            if c.received_at >= cutoff_ms {
+                break;
+            }
+            for id in &c.events {
+                if self
+                    .tree
+                    .remove(str_key(EVENT, &[id]))
+                    .map_err(io)?
+                    .is_some()
+                {
+                    done.events += 1;
+                }
+            }
+            self.tree.remove(k).map_err(io)?;
+            done.captures += 1;
+        }
+        for kv in self.tree.scan_prefix([DELIVERED]) {
+            let (k, v) = kv.map_err(io)?;
+            let j: Job = decode(&k, &v)?;
+            if j.created_at >= cutoff_ms {
+                break;
+            }
+            self.tree.remove(k).map_err(io)?;
+            done.delivered += 1;
+        }
+        Ok(done)
+    }
+
     fn size_on_disk(&self) -> StoreResult<u64> {
         self.db.size_on_disk().map_err(io)
     }
@@ -428,5 +462,46 @@ mod tests {
         let pending: Vec<u64> = s.pending_jobs().unwrap().iter().map(|j| j.id).collect();
         assert_eq!(pending, vec![2]);
         assert!(!s.tree.contains_key(id_key(JOB, 1)).unwrap(), "cleaned up");
+    }
+
+    #[tokio::test]
+    async fn compaction_removes_old_captures_events_and_delivered_records_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SledStore::open(dir.path()).unwrap();
+        let mut old = capture(1);
+        old.received_at = 100;
+        old.events = vec!["evt_old".into()];
+        let mut new = capture(2);
+        new.received_at = 5_000;
+        let mut delivered_old = job(3);
+        delivered_old.created_at = 100;
+        let mut delivered_new = job(4);
+        delivered_new.created_at = 5_000;
+        let pending = job(5);
+        s.commit(Batch {
+            captures: vec![old, new],
+            jobs: vec![delivered_old.clone(), delivered_new.clone(), pending],
+            ..Batch::default()
+        })
+        .unwrap()
+        .await
+        .unwrap();
+        s.tree
+            .insert(str_key(EVENT, &["evt_old"]), b"{}".to_vec())
+            .unwrap();
+        s.complete_job(&delivered_old).unwrap();
+        s.complete_job(&delivered_new).unwrap();
+        let done = s.compact(1_000).unwrap();
+        assert_eq!(
+            done,
+            Compacted {
+                captures: 1,
+                events: 1,
+                delivered: 1
+            }
+        );
+        assert!(s.capture(1).unwrap().is_none() && s.capture(2).unwrap().is_some());
+        assert_eq!(s.pending_jobs().unwrap().len(), 1);
+        assert_eq!(s.compact(1_000).unwrap(), Compacted::default());
     }
 }
