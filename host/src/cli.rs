@@ -141,13 +141,16 @@ pub struct Target {
 }
 
 impl Target {
-    fn load(&self) -> Result<Config, StartError> {
-        let overrides = Overrides {
+    fn overrides(&self) -> Overrides {
+        Overrides {
             listen: self.listen,
             admin_listen: self.admin_listen,
             data_dir: self.data_dir.clone(),
-        };
-        Ok(Config::load(&self.config, &overrides)?)
+        }
+    }
+
+    fn load(&self) -> Result<Config, StartError> {
+        Ok(Config::load(&self.config, &self.overrides())?)
     }
 }
 
@@ -160,7 +163,7 @@ pub fn run(cli: Cli) -> i32 {
                 .enable_all()
                 .build()
                 .map_err(|e| StartError::Other(e.into()))?;
-            rt.block_on(server::serve(config))
+            rt.block_on(server::serve(config, target.overrides()))
         }),
         Command::Destinations {
             action,

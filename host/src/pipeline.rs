@@ -53,7 +53,8 @@ const SUSPECT_MS: i64 = 60_000;
 
 pub struct Pipeline {
     pub store: Arc<dyn Store>,
-    pub rules: Rules,
+    /// The routes in force (swapped by a config reload).
+    rules: std::sync::RwLock<Arc<Rules>>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
     pub quarantine_reply: QuarantineReply,
@@ -85,7 +86,7 @@ impl Pipeline {
             .unwrap_or(2);
         Ok(Self {
             store,
-            rules,
+            rules: std::sync::RwLock::new(Arc::new(rules)),
             dispatcher,
             metrics,
             quarantine_reply,
@@ -198,6 +199,11 @@ impl Pipeline {
         Ok(reply)
     }
 
+    /// New routes for every callback from now on.
+    pub fn set_rules(&self, rules: Rules) {
+        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+    }
+
     fn count_event(&self, e: &Event, disposition: &str) {
         let state = e.state().map(|s| s.as_str());
         self.metrics
@@ -287,6 +293,7 @@ impl Pipeline {
     ) -> Result<Vec<crate::store::Job>, StoreError> {
         let mut batch = Batch::default();
         let durable = {
+            let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
             let _guard = self.normalize.lock().unwrap_or_else(|p| p.into_inner());
             let mut states = HashMap::new();
             let verdicts = normalize::classify(self.store.as_ref(), events, &mut states)?;
@@ -303,7 +310,7 @@ impl Pipeline {
                         Verdict::stale_record(event)
                     }
                     Verdict::Fresh(event) => {
-                        let matched = self.rules.route(&event);
+                        let matched = rules.route(&event);
                         let disposition = if matched.targets.is_empty() {
                             Disposition::Unmatched
                         } else {

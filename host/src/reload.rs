@@ -1,5 +1,9 @@
-//! Hot reload: the plugin directory is read again (on a file change, on
-//! SIGHUP, or on `POST /v1/reload`) and the routing table is swapped whole.
+//! Hot reload: the config file and the plugin directory are read again (on
+//! a file change, on SIGHUP, or on `POST /v1/reload`) and the routing table
+//! is swapped whole. A config that does not validate is refused as a whole
+//! and the running one stays; a valid one brings new routes, plugin
+//! settings and destinations (a changed or removed destination is applied
+//! at the next restart: its queued jobs belong to the running actor).
 //! Compiling happens here, off the request path; requests in flight finish
 //! on the version they started with (they hold it). A file that fails to
 //! compile, describe itself or fit the config is refused with a logged
@@ -12,9 +16,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, Overrides};
+use crate::dispatch::Dispatcher;
 use crate::mount::{self, Mounted, Mounts, Router};
+use crate::pipeline::Pipeline;
 use crate::plugin::{Plugin, Runtime};
+use crate::rules::Rules;
 
 /// What one reload did.
 #[derive(Debug, Default, Serialize)]
@@ -26,24 +33,101 @@ pub struct Report {
     /// `file: reason` for every file refused (the old version, if any,
     /// keeps serving).
     pub refused: Vec<String>,
+    /// `reloaded`, `unchanged`, or why the new config was refused.
+    pub config: String,
+    pub destinations_added: Vec<String>,
+    /// Destinations changed or removed in the file: applied on restart.
+    pub restart_needed: Vec<String>,
 }
 
 pub struct Reloader {
     runtime: Arc<Runtime>,
-    config: Config,
+    config: std::sync::RwLock<Config>,
+    overrides: Overrides,
     mounts: Arc<Mounts>,
+    pipeline: Arc<Pipeline>,
+    dispatcher: Arc<Dispatcher>,
     /// One reload at a time.
     busy: tokio::sync::Mutex<()>,
 }
 
+/// What a reload works with.
+pub struct Parts {
+    pub runtime: Arc<Runtime>,
+    pub config: Config,
+    pub overrides: Overrides,
+    pub mounts: Arc<Mounts>,
+    pub pipeline: Arc<Pipeline>,
+    pub dispatcher: Arc<Dispatcher>,
+}
+
 impl Reloader {
-    pub fn new(runtime: Arc<Runtime>, config: Config, mounts: Arc<Mounts>) -> Arc<Self> {
+    pub fn new(p: Parts) -> Arc<Self> {
         Arc::new(Self {
-            runtime,
-            config,
-            mounts,
+            runtime: p.runtime,
+            config: std::sync::RwLock::new(p.config),
+            overrides: p.overrides,
+            mounts: p.mounts,
+            pipeline: p.pipeline,
+            dispatcher: p.dispatcher,
             busy: tokio::sync::Mutex::new(()),
         })
+    }
+
+    fn config(&self) -> Config {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the config file again; applies what can change live. Returns
+    /// whether plugin settings changed (every mount is rebuilt then).
+    fn reload_config(&self, report: &mut Report) -> bool {
+        let old = self.config();
+        let new = match Config::load(&old.file, &self.overrides) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("config refused, the running one stays: {e}");
+                report.config = format!("refused: {e}");
+                return false;
+            }
+        };
+        let unchanged = new.routes.len() == old.routes.len()
+            && new.plugins == old.plugins
+            && format!("{:?}", new.routes) == format!("{:?}", old.routes)
+            && format!("{:?}", new.mounts) == format!("{:?}", old.mounts)
+            && new.destinations == old.destinations;
+        if unchanged {
+            report.config = "unchanged".into();
+            return false;
+        }
+        for (name, d) in &new.destinations {
+            match old.destinations.get(name) {
+                None => match self.dispatcher.add(name, d) {
+                    Ok(()) => report.destinations_added.push(name.clone()),
+                    Err(e) => report.restart_needed.push(format!("{name}: {e}")),
+                },
+                Some(o) if o != d => report.restart_needed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        for name in old
+            .destinations
+            .keys()
+            .filter(|n| !new.destinations.contains_key(*n))
+        {
+            report.restart_needed.push(name.clone());
+        }
+        if !report.restart_needed.is_empty() {
+            tracing::warn!(destinations = ?report.restart_needed, "changed or removed destinations apply at the next restart");
+        }
+        self.pipeline.set_rules(Rules::new(new.routes.clone()));
+        let settings_changed = format!("{:?}{:?}", new.plugins, new.mounts)
+            != format!("{:?}{:?}", old.plugins, old.mounts);
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        report.config = "reloaded".into();
+        settings_changed
     }
 
     /// Reloads the plugin directory and swaps the routing table.
@@ -57,14 +141,16 @@ impl Reloader {
                 ..Report::default()
             });
         tracing::info!(
-            added = ?report.added, replaced = ?report.replaced, removed = ?report.removed,
-            refused = ?report.refused, "plugins reloaded"
+            config = %report.config, added = ?report.added, replaced = ?report.replaced,
+            removed = ?report.removed, refused = ?report.refused, "reloaded"
         );
         report
     }
 
     fn reload_blocking(&self) -> Report {
         let mut report = Report::default();
+        let remount = self.reload_config(&mut report);
+        let config = self.config();
         let current = self.mounts.current();
         let by_path: HashMap<PathBuf, Arc<Mounted>> = current
             .plugins()
@@ -72,17 +158,21 @@ impl Reloader {
             .map(|m| (m.plugin.path.clone(), m))
             .collect();
         let mut next: Vec<Arc<Mounted>> = Vec::new();
-        for path in wasm_files(&self.config.plugin_dir) {
+        for path in wasm_files(&config.plugin_dir) {
             let old = by_path.get(&path);
             let loaded = self
                 .runtime
                 .load(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|p| self.fits(p, &next));
+                .and_then(|p| fits(&config, p, &next));
             match (loaded, old) {
                 (Ok(p), Some(old)) if p.digest == old.plugin.digest => {
                     report.unchanged.push(old.name().to_owned());
-                    next.push(old.clone());
+                    next.push(if remount {
+                        mount::mounted(&config, old.plugin.clone())
+                    } else {
+                        old.clone()
+                    });
                 }
                 (Ok(p), old) => {
                     let name = p.name().to_owned();
@@ -91,7 +181,7 @@ impl Reloader {
                     } else {
                         report.added.push(format!("{name} {}", p.digest));
                     }
-                    next.push(mount::mounted(&self.config, p));
+                    next.push(mount::mounted(&config, p));
                 }
                 (Err(reason), old) => {
                     tracing::error!(path = %path.display(), "plugin refused: {reason}");
@@ -111,19 +201,17 @@ impl Reloader {
         self.mounts.replace(Router::from_mounted(next));
         report
     }
+}
 
-    /// A freshly loaded plugin must fit the config and not clash with the
-    /// plugins kept so far.
-    fn fits(&self, p: Plugin, kept: &[Arc<Mounted>]) -> Result<Plugin, String> {
-        self.config
-            .check_plugin(&p.info)
-            .map_err(|e| e.to_string())?;
-        let others: Vec<&Plugin> = kept.iter().map(|m| &m.plugin).collect();
-        if let Some(clash) = mount::clash(&others, &p) {
-            return Err(clash);
-        }
-        Ok(p)
+/// A freshly loaded plugin must fit the config and not clash with the
+/// plugins kept so far.
+fn fits(config: &Config, p: Plugin, kept: &[Arc<Mounted>]) -> Result<Plugin, String> {
+    config.check_plugin(&p.info).map_err(|e| e.to_string())?;
+    let others: Vec<&Plugin> = kept.iter().map(|m| &m.plugin).collect();
+    if let Some(clash) = mount::clash(&others, &p) {
+        return Err(clash);
     }
+    Ok(p)
 }
 
 fn wasm_files(dir: &Path) -> Vec<PathBuf> {
@@ -139,18 +227,26 @@ fn wasm_files(dir: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// Reloads when the plugin directory changes: polls its listing (names,
-/// sizes, modification times) every `every`, and reloads once it has
-/// changed and then stayed the same for one more poll, so a file still
-/// being copied is not loaded half-written.
+/// Reloads when the plugin directory or the config file changes: polls
+/// their names, sizes and modification times every `every`, and reloads
+/// once they changed and then stayed the same for one more poll, so a file
+/// still being copied is not loaded half-written.
 pub async fn watch(
     reloader: Arc<Reloader>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let dir = reloader.config.plugin_dir.clone();
+    let (dir, file) = {
+        let c = reloader.config();
+        (c.plugin_dir.clone(), c.file.clone())
+    };
+    let listing = |dir: &Path| {
+        let mut l = listing(dir);
+        l.push(stamp(&file));
+        l
+    };
     let mut seen = listing(&dir);
-    let mut changed: Option<Vec<(PathBuf, u64, Option<std::time::SystemTime>)>> = None;
+    let mut changed: Option<Vec<Stamp>> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -169,14 +265,16 @@ pub async fn watch(
     }
 }
 
-fn listing(dir: &Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
-    wasm_files(dir)
-        .into_iter()
-        .map(|p| {
-            let meta = std::fs::metadata(&p).ok();
-            let len = meta.as_ref().map_or(0, |m| m.len());
-            let modified = meta.and_then(|m| m.modified().ok());
-            (p, len, modified)
-        })
-        .collect()
+type Stamp = (PathBuf, u64, Option<std::time::SystemTime>);
+
+fn stamp(p: &Path) -> Stamp {
+    let meta = std::fs::metadata(p).ok();
+    let len = meta.as_ref().map_or(0, |m| m.len());
+    let modified = meta.and_then(|m| m.modified().ok());
+    (p.to_path_buf(), len, modified)
+}
+
+/// The plugin files' names, sizes and times, and the config file's.
+fn listing(dir: &Path) -> Vec<Stamp> {
+    wasm_files(dir).iter().map(|p| stamp(p)).collect()
 }

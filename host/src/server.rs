@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Overrides};
 use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
 use crate::metrics::Metrics;
@@ -58,7 +58,7 @@ pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Router), StartError> {
 }
 
 /// Runs the router until SIGINT/SIGTERM, then drains and exits cleanly.
-pub async fn serve(config: Config) -> Result<(), StartError> {
+pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartError> {
     let (runtime, router) = prepare(&config)?;
     let store: Arc<dyn Store> = Arc::new(
         SledStore::open(&config.data_dir)
@@ -98,7 +98,14 @@ pub async fn serve(config: Config) -> Result<(), StartError> {
 
     tokio::spawn(retention(store.clone(), config.retention, stop_rx.clone()));
     let mounts = Arc::new(Mounts::new(router));
-    let reloader = Reloader::new(runtime, config.clone(), mounts.clone());
+    let reloader = Reloader::new(reload::Parts {
+        runtime,
+        config: config.clone(),
+        overrides: overrides.clone(),
+        mounts: mounts.clone(),
+        pipeline: pipeline.clone(),
+        dispatcher: dispatcher.clone(),
+    });
     tokio::spawn(reload::watch(
         reloader.clone(),
         Duration::from_secs(1),
@@ -187,7 +194,7 @@ async fn reload_on_sighup(reloader: Arc<Reloader>) {
         return;
     };
     while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading plugins");
+        tracing::info!("SIGHUP: reloading the config and plugins");
         reloader.reload().await;
     }
 }

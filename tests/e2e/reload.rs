@@ -143,3 +143,70 @@ fn added_removed_and_broken_plugins() {
         200
     );
 }
+
+#[test]
+fn config_reload_applies_routes_and_new_destinations_and_refuses_a_bad_file() {
+    let (a, b) = (Sink::start(), Sink::start());
+    let dest = |name: &str, sink: &Sink| {
+        format!(
+            "[destinations.{name}]\nkind = \"http\"\nurl = \"{}\"\nallow_http = true\nallow_addresses = [\"127.0.0.1\"]\n",
+            sink.url()
+        )
+    };
+    let only_failures = format!(
+        "{}\n[[routes]]\nname = \"failures\"\nmatch = {{ state = [\"failed\"] }}\nto = [\"a\"]\n",
+        dest("a", &a)
+    );
+    let router = Router::start(&["mysmsgate"], &only_failures);
+    assert_eq!(
+        router.send(&mysmsgate_report("c1", "delivered")).status,
+        200
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        a.count(),
+        0,
+        "a delivered report matched a failures-only route"
+    );
+
+    // Every event, to a and to a destination that did not exist.
+    let everything = format!(
+        "{}{}\n[[routes]]\nname = \"all\"\nto = [\"a\", \"b\"]\n",
+        dest("a", &a),
+        dest("b", &b)
+    );
+    let path = router.dir.join("config.toml");
+    std::fs::write(&path, config(&["mysmsgate"], &everything)).unwrap();
+    let reply = router.admin_call("POST", "/v1/reload");
+    let report: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(report["config"], "reloaded", "{report}");
+    assert_eq!(
+        report["destinations_added"],
+        serde_json::json!(["b"]),
+        "{report}"
+    );
+    assert_eq!(
+        router.send(&mysmsgate_report("c2", "delivered")).status,
+        200
+    );
+    assert_eq!(a.wait_for(1, Duration::from_secs(5)).len(), 1);
+    assert_eq!(b.wait_for(1, Duration::from_secs(5)).len(), 1);
+
+    // A broken file is refused whole; the running config keeps working.
+    std::fs::write(&path, "[server]\nlisten = 12\n").unwrap();
+    let reply = router.admin_call("POST", "/v1/reload");
+    let report: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert!(
+        report["config"].as_str().unwrap().starts_with("refused: "),
+        "{report}"
+    );
+    assert!(
+        report["config"].as_str().unwrap().contains("server.listen"),
+        "{report}"
+    );
+    assert_eq!(
+        router.send(&mysmsgate_report("c3", "delivered")).status,
+        200
+    );
+    assert_eq!(b.wait_for(2, Duration::from_secs(5)).len(), 2);
+}

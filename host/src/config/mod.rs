@@ -74,13 +74,13 @@ pub enum QuarantineReply {
     Retry,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
     Http(HttpDestination),
     File { path: PathBuf },
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpDestination {
     pub url: String,
     /// Per request, connect included.

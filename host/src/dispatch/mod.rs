@@ -54,9 +54,11 @@ enum Msg {
 
 /// Hands jobs to the destination actors.
 pub struct Dispatcher {
-    queues: HashMap<String, mpsc::UnboundedSender<Msg>>,
-    status: BTreeMap<String, Arc<Mutex<DestinationStatus>>>,
+    queues: std::sync::RwLock<HashMap<String, mpsc::UnboundedSender<Msg>>>,
+    status: std::sync::RwLock<BTreeMap<String, Arc<Mutex<DestinationStatus>>>>,
     store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -68,72 +70,17 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Self>> {
-        let disabled: HashMap<String, String> = store.disabled()?.into_iter().collect();
-        let mut queues = HashMap::new();
-        let mut statuses = BTreeMap::new();
-        let mut tasks = Vec::new();
-        for (name, d) in destinations {
-            let (sender, schedule, concurrency, rate, breaker, kind) = match d {
-                Destination::Http(h) => (
-                    Sender::http(h)?,
-                    h.schedule.clone(),
-                    h.concurrency,
-                    h.rate_limit,
-                    h.breaker,
-                    "http",
-                ),
-                // One writer keeps the file in event order; retries for a
-                // full or broken disk back off like an HTTP destination.
-                Destination::File { path } => (
-                    Sender::file(path.clone()),
-                    RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
-                    1,
-                    None,
-                    crate::config::Breaker::default(),
-                    "file",
-                ),
-            };
-            let status = Arc::new(Mutex::new(DestinationStatus {
-                name: name.clone(),
-                kind,
-                breaker: BreakerState::Closed,
-                disabled: disabled.get(name).cloned(),
-                backlog: 0,
-                inflight: 0,
-                consecutive_failures: 0,
-                probe_in_ms: None,
-                rate_limit: rate,
-                oldest_created_at: None,
-            }));
-            if let Some(why) = disabled.get(name) {
-                tracing::warn!(destination = %name, "destination is disabled ({why}); its deliveries wait: `switchboard destinations enable {name}`");
-            }
-            let (tx, rx) = mpsc::unbounded_channel();
-            let actor = Actor {
-                name: name.clone(),
-                sender: Arc::new(sender),
-                schedule,
-                concurrency,
-                limiter: rate.map(|r| RateLimiter::new(r, Instant::now())),
-                breaker: Breaker::new(breaker),
-                disabled: disabled.get(name).cloned(),
-                store: store.clone(),
-                metrics: metrics.clone(),
-                status: status.clone(),
-                lanes: HashMap::new(),
-                queued: Default::default(),
-                ready: BinaryHeap::new(),
-            };
-            tasks.push(tokio::spawn(actor.run(rx, shutdown.clone())));
-            queues.insert(name.clone(), tx);
-            statuses.insert(name.clone(), status);
-        }
         let dispatcher = Arc::new(Self {
-            queues,
-            status: statuses,
+            queues: Default::default(),
+            status: Default::default(),
             store: store.clone(),
-            tasks: Mutex::new(tasks),
+            metrics,
+            shutdown,
+            tasks: Mutex::new(Vec::new()),
         });
+        for (name, d) in destinations {
+            dispatcher.spawn_actor(name, d)?;
+        }
         let pending = store.pending_jobs()?;
         if !pending.is_empty() {
             tracing::info!(jobs = pending.len(), "resuming pending deliveries");
@@ -142,10 +89,94 @@ impl Dispatcher {
         Ok(dispatcher)
     }
 
+    /// Adds a destination while running (config reload) and queues the
+    /// jobs already waiting for it in the store.
+    pub fn add(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+        self.spawn_actor(name, d)?;
+        let pending: Vec<Job> = self
+            .store
+            .pending_jobs()?
+            .into_iter()
+            .filter(|j| j.destination == name)
+            .collect();
+        self.submit(pending);
+        Ok(())
+    }
+
+    fn spawn_actor(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+        let disabled: HashMap<String, String> = self.store.disabled()?.into_iter().collect();
+        let (sender, schedule, concurrency, rate, breaker, kind) = match d {
+            Destination::Http(h) => (
+                Sender::http(h)?,
+                h.schedule.clone(),
+                h.concurrency,
+                h.rate_limit,
+                h.breaker,
+                "http",
+            ),
+            // One writer keeps the file in event order; retries for a
+            // full or broken disk back off like an HTTP destination.
+            Destination::File { path } => (
+                Sender::file(path.clone()),
+                RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
+                1,
+                None,
+                crate::config::Breaker::default(),
+                "file",
+            ),
+        };
+        let status = Arc::new(Mutex::new(DestinationStatus {
+            name: name.to_owned(),
+            kind,
+            breaker: BreakerState::Closed,
+            disabled: disabled.get(name).cloned(),
+            backlog: 0,
+            inflight: 0,
+            consecutive_failures: 0,
+            probe_in_ms: None,
+            rate_limit: rate,
+            oldest_created_at: None,
+        }));
+        if let Some(why) = disabled.get(name) {
+            tracing::warn!(destination = %name, "destination is disabled ({why}); its deliveries wait: `switchboard destinations enable {name}`");
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let actor = Actor {
+            name: name.to_owned(),
+            sender: Arc::new(sender),
+            schedule,
+            concurrency,
+            limiter: rate.map(|r| RateLimiter::new(r, Instant::now())),
+            breaker: Breaker::new(breaker),
+            disabled: disabled.get(name).cloned(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            status: status.clone(),
+            lanes: HashMap::new(),
+            queued: Default::default(),
+            ready: BinaryHeap::new(),
+        };
+        let task = tokio::spawn(actor.run(rx, self.shutdown.clone()));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        self.queues
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), tx);
+        self.status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), status);
+        Ok(())
+    }
+
     /// Queues durable jobs for delivery (in id order within a lane).
     pub fn submit(&self, jobs: Vec<Job>) {
+        let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
         for job in jobs {
-            match self.queues.get(&job.destination) {
+            match queues.get(&job.destination) {
                 Some(q) => {
                     if q.send(Msg::Job(job)).is_err() {
                         tracing::warn!("dispatcher stopped; job stays in the store");
@@ -163,6 +194,8 @@ impl Dispatcher {
     /// Every destination's state, by name.
     pub fn status(&self) -> Vec<DestinationStatus> {
         self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
             .values()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
             .collect()
@@ -170,7 +203,13 @@ impl Dispatcher {
 
     /// Re-enables a destination disabled by a `410`; false if unknown.
     pub fn enable(&self, name: &str) -> StoreResult<bool> {
-        let Some(q) = self.queues.get(name) else {
+        let Some(q) = self
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+        else {
             return Ok(false);
         };
         self.store.set_disabled(name, None)?;

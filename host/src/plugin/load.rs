@@ -267,6 +267,7 @@ fn placeholder_info() -> wit::PluginInfo {
 }
 
 /// A loaded, pre-instantiated plugin.
+#[derive(Clone)]
 pub struct Plugin {
     pub(super) runtime: Arc<Runtime>,
     pub(super) pre: ProviderPre<CallState>,
