@@ -122,3 +122,85 @@ fn captures_refused_by_protection_are_not_replayable() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sink.count(), 0);
 }
+
+#[test]
+fn the_admin_api_wants_its_token_when_one_is_set() {
+    let sink = Sink::start();
+    let cfg = format!(
+        "[admin]\ntoken = \"admin-token-for-tests\"\n\n{}",
+        http_destination(&sink.url())
+    );
+    let router = Router::start(&["mysmsgate"], &cfg);
+    assert_eq!(router.admin_call("GET", "/v1/destinations").status, 401);
+    assert_eq!(router.admin_call("GET", "/metrics").status, 401);
+    let ok = router.admin_call_with(
+        "GET",
+        "/v1/destinations",
+        &[("authorization", "Bearer admin-token-for-tests")],
+    );
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let wrong = router.admin_call_with(
+        "GET",
+        "/v1/destinations",
+        &[("authorization", "Bearer nope")],
+    );
+    assert_eq!(wrong.status, 401);
+}
+
+#[test]
+fn sigterm_under_load_loses_nothing_acknowledged() {
+    use std::sync::{Arc, Mutex};
+    let sink = Sink::start();
+    let mut router = Router::start(&["mysmsgate"], &http_destination(&sink.url()));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let addr = router.addr;
+    let senders: Vec<_> = (0..4)
+        .map(|t| {
+            let acked = acked.clone();
+            std::thread::spawn(move || {
+                for i in 0..400 {
+                    let id = format!("term{t}-{i}");
+                    let req = mysmsgate_report(&id, "delivered").to_http(&addr.to_string());
+                    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+                        return;
+                    };
+                    use std::io::{Read, Write};
+                    if s.write_all(&req).is_err() {
+                        return;
+                    }
+                    let mut buf = Vec::new();
+                    let _ = s.read_to_end(&mut buf);
+                    if buf.starts_with(b"HTTP/1.1 200") {
+                        acked.lock().unwrap().push(id);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(router.terminate(), Some(0), "{}", router.log());
+    for s in senders {
+        s.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 10,
+        "too little load before the stop: {}",
+        acked.len()
+    );
+    // Whatever was acknowledged is delivered, now or after the restart.
+    let _restarted = Router::spawn(&router.dir);
+    let got = sink.wait_for(acked.len(), Duration::from_secs(20));
+    let delivered: std::collections::BTreeSet<String> = got
+        .iter()
+        .map(|r| r.json["data"]["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    let lost: Vec<_> = acked.iter().filter(|id| !delivered.contains(*id)).collect();
+    println!(
+        "SIGTERM under load: {} acknowledged, {} delivered, {} lost",
+        acked.len(),
+        delivered.len(),
+        lost.len()
+    );
+    assert!(lost.is_empty(), "acknowledged but not delivered: {lost:?}");
+}

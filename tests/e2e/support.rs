@@ -174,10 +174,19 @@ impl Router {
 
     /// A request to the admin API; its reply.
     pub fn admin_call(&self, method: &str, path: &str) -> Reply {
+        self.admin_call_with(method, path, &[])
+    }
+
+    /// A request to the admin API with extra headers; its reply.
+    pub fn admin_call_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
         let mut s = TcpStream::connect(self.admin).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n",
             self.admin
         );
         s.write_all(req.as_bytes()).unwrap();

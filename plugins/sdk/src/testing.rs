@@ -6,7 +6,7 @@
 //! signature timestamps); [`check_fixtures`] checks every fixture of a
 //! plugin the way the end-to-end test sends them:
 //!
-//! ```ignore
+//! ```text
 //! #[test]
 //! fn every_fixture_follows_the_naming_convention() {
 //!     assert!(testing::check_fixtures::<MyPlugin>(env!("CARGO_MANIFEST_DIR")) >= 10);
