@@ -54,6 +54,15 @@ pub struct JobView {
 }
 
 impl JobView {
+    /// Up to `limit` of `jobs`, of one destination if given.
+    pub fn list(jobs: Vec<Job>, destination: Option<&str>, limit: usize) -> Vec<JobView> {
+        jobs.into_iter()
+            .filter(|j| destination.is_none_or(|d| j.destination == d))
+            .take(limit)
+            .map(JobView::new)
+            .collect()
+    }
+
     pub fn new(mut job: Job) -> Self {
         let event = serde_json::from_str(&job.payload).ok();
         job.payload.clear();
@@ -372,12 +381,9 @@ impl Admin {
                 ));
             }
         };
-        let views: Vec<JobView> = jobs
-            .into_iter()
-            .filter(|j| destination.is_none_or(|d| j.destination == d))
-            .take(limit)
-            .map(JobView::new)
-            .collect();
-        Ok(json(StatusCode::OK, &views))
+        Ok(json(
+            StatusCode::OK,
+            &JobView::list(jobs, destination, limit),
+        ))
     }
 }

@@ -200,17 +200,7 @@ fn an_unsigned_provider_can_be_protected_per_mount() {
         http_destination(&sink.url())
     );
     let router = Router::start_with_config(&["smsglobal", "kannel"], &config(&[], &cfg));
-    let files = fixtures("smsglobal");
-    let file = files
-        .iter()
-        .find(|f| {
-            !f.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("reject-")
-        })
-        .unwrap();
-    let fx = switchboard_plugin_sdk::fixture::Fixture::load(file).unwrap();
+    let fx = accepted_fixture("smsglobal");
     assert_eq!(router.send(&fx).status, 403, "no token");
     let mut with_token = fx.clone();
     let sep = if with_token.target.contains('?') {
@@ -226,7 +216,12 @@ fn an_unsigned_provider_can_be_protected_per_mount() {
     let body = serde_json::to_string(&got[0].json).unwrap();
     assert!(!body.contains(token), "{body}");
     // Kannel only from its own network: 127.0.0.1 is refused.
-    let kfile = fixtures("kannel")
+    assert_eq!(router.send(&accepted_fixture("kannel")).status, 403);
+}
+
+/// The first fixture of a plugin that it accepts.
+fn accepted_fixture(plugin: &str) -> switchboard_plugin_sdk::fixture::Fixture {
+    let file = fixtures(plugin)
         .into_iter()
         .find(|f| {
             !f.file_name()
@@ -235,6 +230,5 @@ fn an_unsigned_provider_can_be_protected_per_mount() {
                 .starts_with("reject-")
         })
         .unwrap();
-    let kfx = switchboard_plugin_sdk::fixture::Fixture::load(kfile).unwrap();
-    assert_eq!(router.send(&kfx).status, 403);
+    switchboard_plugin_sdk::fixture::Fixture::load(file).unwrap()
 }

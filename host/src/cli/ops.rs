@@ -227,13 +227,7 @@ pub async fn deliveries(
                 store.dead_jobs()
             }
             .map_err(store_err)?;
-            let views: Vec<JobView> = jobs
-                .into_iter()
-                .filter(|j| destination.is_none_or(|d| j.destination == d))
-                .take(limit)
-                .map(JobView::new)
-                .collect();
-            serde_json::to_value(views).map_err(fail)?
+            serde_json::to_value(JobView::list(jobs, destination, limit)).map_err(fail)?
         }
     };
     if t.json {
