@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::load::{Reqs, Run, load_for, probe};
 use super::procs::{Proc, Usage, free_port, measure, router_cmd, router_dir, spawn, spawn_on_port};
 use super::reqs::{MIX, mix, twilio};
-use super::{CONNECTIONS, TOKEN};
+use super::{CONNECTIONS, TOKEN, unique};
 
 const SIZES: [usize; 3] = [512, 4096, 32 << 10];
 const ROUTER: &str = "switchboard, durable, forwarding";
@@ -43,7 +43,7 @@ impl Row {
     fn line(&self) -> String {
         let (r, u) = (&self.run, &self.usage);
         format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {} |",
             self.server,
             self.body,
             r.rate(),
@@ -51,7 +51,9 @@ impl Row {
             r.pct(0.99),
             r.pct(0.999),
             u.cores,
+            1e6 * u.cores / r.rate(),
             u.client_cores,
+            u.rest_cores,
             u.peak_rss_mb,
             r.errors
         )
@@ -164,10 +166,10 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     for size in SIZES {
         // The router deduplicates, so it gets ids of its own; the others
         // may cycle through theirs.
-        let shared = Arc::new(twilio(150_000, &format!("cmp-{size}"), size));
-        let unique = Arc::new(twilio(150_000, &format!("cmp-router-{size}"), size));
+        let shared = Arc::new(twilio(unique(), &format!("cmp-{size}"), size));
+        let own = Arc::new(twilio(unique(), &format!("cmp-router-{size}"), size));
         for (name, p) in &servers {
-            let reqs = if *name == ROUTER { &unique } else { &shared };
+            let reqs = if *name == ROUTER { &own } else { &shared };
             rows.push(Row::new(
                 name,
                 &size_label(size),
@@ -176,7 +178,7 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         }
     }
     let router = &servers[1].1;
-    let mix_reqs = Arc::new(mix(root, 150_000, "cmp-mix")?);
+    let mix_reqs = Arc::new(mix(root, unique(), "cmp-mix")?);
     ready(ROUTER, router, &mix(root, 400, "warm-mix")?, "the mix").await?;
     let mix_peak = Row::new(
         ROUTER,
@@ -189,7 +191,7 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         "provider mix",
         measure(
             router,
-            Arc::new(mix(root, 150_000, "cmp-mix-half")?),
+            Arc::new(mix(root, unique(), "cmp-mix-half")?),
             Some(half_rate),
         )
         .await,
@@ -215,14 +217,14 @@ async fn single_rows(root: &Path, tmp: &Path, notes: &mut Vec<String>) -> anyhow
         "twilio",
     )
     .await?;
-    let reqs = Arc::new(twilio(150_000, "cmp-no-route", 512));
+    let reqs = Arc::new(twilio(unique(), "cmp-no-route", 512));
     rows.push(Row::new(
         "switchboard, durable, no route (capture + plugin + store)",
         "512 B",
         measure(&no_route, reqs, None).await,
     ));
     drop(no_route);
-    let shared = Arc::new(twilio(150_000, "cmp-single", 512));
+    let shared = Arc::new(twilio(unique(), "cmp-single", 512));
     for (name, which) in [
         ("Express 5, fsync per event", "express-fsync"),
         ("Flask 3.1 dev server (threaded)", "flask-dev"),
@@ -253,13 +255,14 @@ async fn single_rows(root: &Path, tmp: &Path, notes: &mut Vec<String>) -> anyhow
 fn print(rows: &[Row], mix_peak: &Row, mix_half: &Row, extra: &[Row], notes: &[String]) {
     println!(
         "## Side by side: signed Twilio status callbacks, {CONNECTIONS} connections\n\n\
-         CPU in cores (CPU time / wall time; 2 = both cores), the client is the load \
-         generator; peak RSS summed over a server's processes.\n"
+         CPU in cores (CPU time / wall time; 2 = both cores) and in CPU µs per request; \
+         client: the load generator; rest: the rest of the machine (for the router, its \
+         destination). Peak RSS summed over a server's processes.\n"
     );
     println!(
-        "| server | body | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | client CPU | peak RSS MB | errors |"
+        "| server | body | req/s | p50 ms | p99 ms | p99.9 ms | server CPU | CPU µs/req | client CPU | rest CPU | peak RSS MB | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut names: Vec<&str> = Vec::new();
     for r in rows {
         if !names.contains(&r.server.as_str()) {

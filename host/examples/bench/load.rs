@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{CONNECTIONS, PHASE};
+use super::{CONNECTIONS, phase};
 
 /// Prepared requests: request `i` is `parts[i].0 ++ pad ++ parts[i].1`.
 /// Large bodies share one padding, so 250k unique 32 KB requests need
@@ -85,9 +85,9 @@ impl Run {
     }
 }
 
-/// Drives `addr` for `PHASE` (see [`load_for`]).
+/// Drives `addr` for one [`phase`] (see [`load_for`]).
 pub(crate) async fn load(addr: SocketAddr, reqs: Arc<Reqs>, rate: Option<f64>) -> Run {
-    load_for(addr, reqs, rate, PHASE).await
+    load_for(addr, reqs, rate, phase()).await
 }
 
 /// Drives `addr` for `phase`. With `rate`, each connection sends on a fixed

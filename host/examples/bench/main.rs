@@ -37,7 +37,21 @@ pub(crate) use reqs::{sid, twilio_requests};
 
 pub(crate) const TOKEN: &str = "bench-auth-token";
 pub(crate) const CONNECTIONS: usize = 64;
-pub(crate) const PHASE: Duration = Duration::from_secs(5);
+/// Unique requests to prepare for one phase: 30k/s, several times what the
+/// router sustains here, so it never sees a repeat (it would deduplicate).
+pub(crate) fn unique() -> usize {
+    (30_000.0 * phase().as_secs_f64()) as usize
+}
+
+/// One load phase: 5 s, or `BENCH_PHASE` seconds (longer phases for steadier
+/// figures, or to watch memory settle; the default run stays ~4 minutes).
+pub(crate) fn phase() -> Duration {
+    std::env::var("BENCH_PHASE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs_f64)
+        .unwrap_or(Duration::from_secs(5))
+}
 
 const DEFAULT: [&str; 4] = ["compare", "scale", "delivery", "plugin"];
 
@@ -59,8 +73,9 @@ fn main() -> anyhow::Result<()> {
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     println!(
-        "# Switchboard benchmark ({} cores, {CONNECTIONS} connections, {PHASE:?} per phase)\n",
-        num_cores()
+        "# Switchboard benchmark ({} cores, {CONNECTIONS} connections, {:?} per phase)\n",
+        num_cores(),
+        phase()
     );
     for part in parts {
         match part {

@@ -150,6 +150,10 @@ pub(crate) struct Usage {
     pub(crate) cores: f64,
     /// The load generator's own cores, for context: on 2 cores it competes.
     pub(crate) client_cores: f64,
+    /// The rest of the machine's busy cores: the router's destination for
+    /// the router, and anything foreign (another build on this shared
+    /// machine: a row with much of it is not to be trusted).
+    pub(crate) rest_cores: f64,
     /// Peak resident set during the phase (summed over processes), MB.
     pub(crate) peak_rss_mb: f64,
 }
@@ -184,6 +188,28 @@ fn stat_field(pid: u32, n: usize) -> Option<u64> {
     // The command name (field 2) may hold spaces: count from after it.
     let rest = &stat[stat.rfind(')')? + 2..];
     rest.split_whitespace().nth(n - 3)?.parse().ok()
+}
+
+/// Busy CPU seconds of the whole machine so far (all but idle and iowait).
+fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy: u64 = ticks
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, t)| t)
+        .sum();
+    busy as f64 / 100.0
 }
 
 /// CPU seconds (user + system) of these processes so far.
@@ -247,13 +273,16 @@ pub(crate) async fn measure(proc: &Proc, reqs: Arc<Reqs>, rate: Option<f64>) -> 
     settle(proc.0.id()).await;
     reset_peak(&pids);
     let me = std::process::id();
-    let (cpu0, me0) = (cpu_secs(&pids), cpu_secs(&[me]));
+    let (cpu0, me0, all0) = (cpu_secs(&pids), cpu_secs(&[me]), machine_busy_secs());
     let started = Instant::now();
     let run = load(proc.1, reqs, rate).await;
     let wall = started.elapsed().as_secs_f64();
+    let cores = (cpu_secs(&pids) - cpu0) / wall;
+    let client_cores = (cpu_secs(&[me]) - me0) / wall;
     let usage = Usage {
-        cores: (cpu_secs(&pids) - cpu0) / wall,
-        client_cores: (cpu_secs(&[me]) - me0) / wall,
+        cores,
+        client_cores,
+        rest_cores: ((machine_busy_secs() - all0) / wall - cores - client_cores).max(0.0),
         peak_rss_mb: peak_rss_mb(&pids),
     };
     (run, usage)

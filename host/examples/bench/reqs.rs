@@ -123,29 +123,43 @@ pub(crate) const MIX: [&str; 4] = ["twilio", "mysmsgate", "kannel", "infobip"];
 /// Infobip batch of two reports, the last three from their fixtures with
 /// the message ids made unique (and MySMSGate's body re-signed).
 pub(crate) fn mix(root: &Path, n: usize, batch: &str) -> anyhow::Result<Reqs> {
+    providers(root, n, batch, &MIX)
+}
+
+/// `n` unique requests cycling through `which` (names from [`MIX`]).
+pub(crate) fn providers(
+    root: &Path,
+    n: usize,
+    batch: &str,
+    which: &[&str],
+) -> anyhow::Result<Reqs> {
     let fixture = |p: &str, f: &str| {
         Fixture::load(root.join(format!("plugins/{p}/fixtures/{f}"))).map_err(anyhow::Error::msg)
     };
     let mysmsgate = fixture("mysmsgate", "delivered.http")?;
     let kannel = fixture("kannel", "dlr-delivered.http")?;
     let infobip = fixture("infobip", "delivered-batch.http")?;
-    let twilio = twilio_requests(n.div_ceil(4), &format!("{batch}-twilio"));
+    let twilio = match which.contains(&"twilio") {
+        true => twilio_requests(n, &format!("{batch}-twilio")),
+        false => Vec::new(),
+    };
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let id = sid(batch, i);
-        let req = match i % 4 {
-            0 => twilio[i / 4].clone(),
-            1 => {
+        let req = match which[i % which.len().max(1)] {
+            "twilio" => twilio[i].clone(),
+            "mysmsgate" => {
                 let mut fx = with_id(&mysmsgate, "unique_message_identifier", &id);
                 let sig = hmac_sha256_hex(b"fixture-secret", &fx.body);
                 set_header(&mut fx, "x-signature", &sig);
                 wire(&fx)
             }
-            2 => wire(&with_id(&kannel, "ORD-1001", &id)),
-            _ => {
+            "kannel" => wire(&with_id(&kannel, "ORD-1001", &id)),
+            "infobip" => {
                 let fx = with_id(&infobip, "4019946523210359371", &format!("{id}-1"));
                 wire(&with_id(&fx, "4019946523210359372", &format!("{id}-2")))
             }
+            other => anyhow::bail!("no requests for `{other}` (the mix: {MIX:?})"),
         };
         out.push(req);
     }

@@ -17,6 +17,7 @@ use super::compare::ready;
 use super::load::{Run, probe};
 use super::procs::{Proc, Usage, measure, router_cmd, router_dir, rss_mb, settle, spawn, tree};
 use super::reqs::{twilio, wire};
+use super::unique;
 
 const COUNTS: [usize; 3] = [1, 15, 100];
 /// `scale::NAME`, which each copy replaces with a name of the same length.
@@ -27,6 +28,9 @@ struct Row {
     cold: Duration,
     warm: Vec<Duration>,
     idle_rss_mb: f64,
+    /// At rest after the load phase, and the store's size on disk then.
+    after_rss_mb: f64,
+    store_mb: f64,
     run: Run,
     usage: Usage,
 }
@@ -66,20 +70,38 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
             "twilio",
         )
         .await?;
-        let reqs = Arc::new(twilio(150_000, &format!("scale-{count}"), 512));
+        let reqs = Arc::new(twilio(unique(), &format!("scale-{count}"), 512));
         let (run, usage) = measure(&router, reqs, None).await;
+        settle(router.0.id()).await;
+        let after_rss_mb = rss_mb(&tree(router.0.id()));
+        let store_mb = dir_bytes(&dir.join("data-warm-2")) as f64 / (1 << 20) as f64;
         warm.sort();
         rows.push(Row {
             plugins: count,
             cold,
             warm,
             idle_rss_mb,
+            after_rss_mb,
+            store_mb,
             run,
             usage,
         });
     }
     print(&rows, real.len());
     Ok(())
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_bytes(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
 }
 
 /// The shipped plugins, twilio first (it serves the load at every count).
@@ -173,15 +195,16 @@ fn print(rows: &[Row], real: usize) {
         "## Plugins loaded: 1, 15, 100 (twilio load, 512 B, forwarding)\n\n\
          Up to {real} real plugins, then copies of the `scale` test plugin. Start-up: spawn to \
          the listening line, fresh store; cold compiles every plugin, warm loads them from the \
-         compile cache (median of 3). Idle RSS: after every plugin has run once.\n"
+         compile cache (median of 3). Idle RSS: after every plugin has run once; after: \
+         at rest after the phase, with the store (size on disk) holding its callbacks.\n"
     );
     println!(
-        "| plugins | cold start ms | warm start ms | idle RSS MB | req/s | p50 ms | p99 ms | p99.9 ms | CPU | peak RSS MB | errors |"
+        "| plugins | cold start ms | warm start ms | idle RSS MB | req/s | p50 ms | p99 ms | p99.9 ms | CPU | CPU µs/req | rest CPU | peak RSS MB | RSS after MB | store MB | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
             r.plugins,
             ms(r.cold),
             ms(r.warm[r.warm.len() / 2]),
@@ -191,7 +214,11 @@ fn print(rows: &[Row], real: usize) {
             r.run.pct(0.99),
             r.run.pct(0.999),
             r.usage.cores,
+            1e6 * r.usage.cores / r.run.rate(),
+            r.usage.rest_cores,
             r.usage.peak_rss_mb,
+            r.after_rss_mb,
+            r.store_mb,
             r.run.errors
         );
     }
