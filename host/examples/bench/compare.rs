@@ -134,6 +134,41 @@ pub(crate) async fn ready(name: &str, p: &Proc, warm: &Reqs, what: &str) -> anyh
     Ok(())
 }
 
+/// A server measured as it runs, or the router started afresh for each
+/// phase: its store would otherwise carry the previous phases' callbacks
+/// (a gigabyte after the 32 KB phase), and a bigger store is a slower and
+/// bigger router (see docs/benchmarks.md), which is not what a row compares.
+enum Slot {
+    Running(Proc),
+    FreshRouter,
+}
+
+/// The router on `dir` with a new store `data-{k}`, warmed up with `warm`.
+struct Routers<'a> {
+    root: &'a Path,
+    dir: std::path::PathBuf,
+    started: usize,
+}
+
+impl Routers<'_> {
+    async fn measure(
+        &mut self,
+        warm: &Reqs,
+        reqs: Arc<Reqs>,
+        rate: Option<f64>,
+    ) -> anyhow::Result<(Run, Usage)> {
+        self.started += 1;
+        let data = format!("data-{}", self.started);
+        let router = spawn(&mut router_cmd(self.root, &self.dir, &data))?;
+        ready(ROUTER, &router, warm, "its warm-up").await?;
+        let measured = measure(&router, reqs, rate).await;
+        drop(router);
+        // Its dirty pages would be written back during the next phase.
+        let _ = std::fs::remove_dir_all(self.dir.join(data));
+        Ok(measured)
+    }
+}
+
 pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
     let tmp = tempfile::tempdir()?;
@@ -141,60 +176,59 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let sink = spawn(Command::new(&me).arg("bare"))?;
     let dir = tmp.path().join("router");
     router_dir(root, &dir, &MIX, Some(sink.1), "concurrency = 32")?;
-    let router = spawn(&mut router_cmd(root, &dir, "data"))?;
-    let mut servers: Vec<(&str, Proc)> = vec![("bare hyper 200 OK", bare), (ROUTER, router)];
+    let mut routers = Routers {
+        root,
+        dir,
+        started: 0,
+    };
+    let mut servers = vec![
+        ("bare hyper 200 OK", Slot::Running(bare)),
+        (ROUTER, Slot::FreshRouter),
+    ];
     let mut notes = Vec::new();
     for (name, which) in [(GUNICORN, "gunicorn"), (EXPRESS, "express")] {
         match start_operator(root, &tmp.path().join(format!("{which}.jsonl")), which) {
-            Ok(p) => servers.push((name, p)),
+            Ok(p) => servers.push((name, Slot::Running(p))),
             Err(e) => notes.push(format!("{name}: skipped, {e:#}")),
         }
     }
-    for (name, p) in &servers {
-        ready(
-            name,
-            p,
-            &twilio(4_000, &format!("warm-{name}"), 512),
-            "twilio",
-        )
-        .await?;
+    for (name, slot) in &servers {
+        if let Slot::Running(p) = slot {
+            let warm = twilio(4_000, &format!("warm-{name}"), 512);
+            ready(name, p, &warm, "twilio").await?;
+        }
     }
 
     let mut rows = Vec::new();
-    // Sizes outside, servers inside: each size's rows are measured minutes
-    // apart at most, under the same conditions on this shared machine.
+    // Sizes outside, servers inside: each size's rows are measured within
+    // a minute, under the same conditions on this shared machine.
     for size in SIZES {
         // The router deduplicates, so it gets ids of its own; the others
         // may cycle through theirs.
         let shared = Arc::new(twilio(unique(), &format!("cmp-{size}"), size));
         let own = Arc::new(twilio(unique(), &format!("cmp-router-{size}"), size));
-        for (name, p) in &servers {
-            let reqs = if *name == ROUTER { &own } else { &shared };
-            rows.push(Row::new(
-                name,
-                &size_label(size),
-                measure(p, reqs.clone(), None).await,
-            ));
+        let warm = twilio(4_000, &format!("warm-router-{size}"), size);
+        for (name, slot) in &servers {
+            let measured = match slot {
+                Slot::Running(p) => measure(p, shared.clone(), None).await,
+                Slot::FreshRouter => routers.measure(&warm, own.clone(), None).await?,
+            };
+            rows.push(Row::new(name, &size_label(size), measured));
         }
     }
-    let router = &servers[1].1;
+    let warm = mix(root, 4_000, "warm-mix")?;
     let mix_reqs = Arc::new(mix(root, unique(), "cmp-mix")?);
-    ready(ROUTER, router, &mix(root, 400, "warm-mix")?, "the mix").await?;
     let mix_peak = Row::new(
         ROUTER,
         "provider mix",
-        measure(router, mix_reqs, None).await,
+        routers.measure(&warm, mix_reqs, None).await?,
     );
     let half_rate = mix_peak.run.rate() / 2.0;
+    let half_reqs = Arc::new(mix(root, unique(), "cmp-mix-half")?);
     let mix_half = Row::new(
         &format!("switchboard at half its mix peak ({half_rate:.0}/s offered)"),
         "provider mix",
-        measure(
-            router,
-            Arc::new(mix(root, unique(), "cmp-mix-half")?),
-            Some(half_rate),
-        )
-        .await,
+        routers.measure(&warm, half_reqs, Some(half_rate)).await?,
     );
     let extra = single_rows(root, tmp.path(), &mut notes).await?;
     drop(sink);

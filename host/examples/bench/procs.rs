@@ -253,8 +253,11 @@ pub(crate) fn reset_peak(pids: &[u32]) {
 
 /// Waits until the server is idle (CPU below 5 % over 200 ms), so a phase
 /// does not pay for the previous one's backlog (deliveries still going out,
-/// a store flush); gives up after 10 s.
+/// a store flush); gives up after 10 s. First writes back every dirty page
+/// of the machine (`sync`): the previous phase's files would otherwise be
+/// written during this one, slowing its fsyncs.
 pub(crate) async fn settle(pid: u32) {
+    let _ = std::process::Command::new("sync").status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         let pids = tree(pid);
