@@ -80,8 +80,7 @@ fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
     // One live callback too (the counters are the running process's).
     assert_eq!(router.send(&mysmsgate_report("rp4", "sent")).status, 200);
     sink.wait_for(4, Duration::from_secs(5));
-    let metrics = router.admin_call("GET", "/metrics").body;
-    for want in [
+    let wants = [
         r#"switchboard_requests_total{plugin="mysmsgate",route="/mySmsGateCallback",status="200"} 1"#,
         r#"switchboard_events_total{provider="mysmsgate",kind="delivery-status",state="delivered",disposition="routed"} 3"#,
         r#"disposition="duplicate"} 1"#,
@@ -90,7 +89,17 @@ fn rejected_callbacks_are_replayed_after_a_fix_and_forwarded_once() {
         "switchboard_plugin_call_seconds_bucket",
         "switchboard_store_size_bytes",
         r#"switchboard_rule_matches_total{route="all"} 4"#,
-    ] {
+    ];
+    // The sink answering comes just before the router counts the delivery.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let metrics = loop {
+        let m = router.admin_call("GET", "/metrics").body;
+        if wants.iter().all(|w| m.contains(w)) || std::time::Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for want in wants {
         assert!(metrics.contains(want), "{want} not in\n{metrics}");
     }
     let (code, table, _) = router.cli(&["captures"]);
