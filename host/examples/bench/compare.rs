@@ -216,6 +216,30 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
             rows.push(Row::new(name, &size_label(size), measured));
         }
     }
+    // The targets compare 512 B rates across servers, and phases here vary
+    // by ±25 % (a shared VM): two more interleaved rounds of those three,
+    // the targets use each one's median of three.
+    let mut repeats: Vec<(&str, Vec<f64>)> = Vec::new();
+    for round in 1..3 {
+        let shared = Arc::new(twilio(unique(), &format!("cmp-rep-{round}"), 512));
+        let own = Arc::new(twilio(unique(), &format!("cmp-router-rep-{round}"), 512));
+        let warm = twilio(4_000, &format!("warm-router-rep-{round}"), 512);
+        for (name, slot) in servers.iter().filter(|(n, _)| *n != GUNICORN) {
+            let (run, _) = match slot {
+                Slot::Running(p) => measure(p, shared.clone(), None).await,
+                Slot::FreshRouter => routers.measure(&warm, own.clone(), None).await?,
+            };
+            match repeats.iter_mut().find(|(n, _)| n == name) {
+                Some((_, rates)) => rates.push(run.rate()),
+                None => repeats.push((name, vec![run.rate()])),
+            }
+        }
+    }
+    for (name, rates) in &mut repeats {
+        if let Some(first) = rows.iter().find(|r| r.server == *name && r.body == "512 B") {
+            rates.insert(0, first.run.rate());
+        }
+    }
     let warm = mix(root, 4_000, "warm-mix")?;
     let mix_reqs = Arc::new(mix(root, unique(), "cmp-mix")?);
     let mix_peak = Row::new(
@@ -234,6 +258,7 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     drop(sink);
 
     print(&rows, &mix_peak, &mix_half, &extra, &notes);
+    targets(&repeats, &mix_peak, &mix_half);
     Ok(())
 }
 
@@ -319,18 +344,27 @@ fn print(rows: &[Row], mix_peak: &Row, mix_half: &Row, extra: &[Row], notes: &[S
     for n in notes {
         println!("\nNote: {n}");
     }
-    let rate = |server: &str| {
-        rows.iter()
-            .find(|r| r.server == server && r.body == "512 B")
-            .map(|r| r.run.rate())
-            .unwrap_or(f64::NAN)
+}
+
+/// The targets, on the medians of the three 512 B phases of each server.
+fn targets(repeats: &[(&str, Vec<f64>)], mix_peak: &Row, mix_half: &Row) {
+    println!("\nEach at 512 B in three interleaved phases (req/s; the table shows the first):\n");
+    let median = |server: &str| {
+        let Some((_, rates)) = repeats.iter().find(|(n, _)| *n == server) else {
+            return f64::NAN;
+        };
+        let shown: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        println!("- {server}: {}", shown.join(", "));
+        let mut sorted = rates.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
     };
-    let (bare, router, express) = (rate("bare hyper 200 OK"), rate(ROUTER), rate(EXPRESS));
+    let (bare, router, express) = (median("bare hyper 200 OK"), median(ROUTER), median(EXPRESS));
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     let twilio_share = 100.0 * router / bare;
     let mix_share = 100.0 * mix_peak.run.rate() / bare;
     let p99 = mix_half.run.pct(0.99);
-    println!("\nTargets (512 B rows):\n");
+    println!("\nTargets (medians of those; the mix: its row):\n");
     println!(
         "- router >= 20 % of bare hyper: twilio {twilio_share:.1} %, provider mix {mix_share:.1} % ({})",
         verdict(twilio_share >= 20.0 && mix_share >= 20.0)
