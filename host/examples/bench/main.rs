@@ -64,28 +64,41 @@ fn main() -> anyhow::Result<()> {
     if only == Some("bare") {
         return rt.block_on(bare_server());
     }
-    let parts: Vec<&str> = match only {
-        None => DEFAULT.to_vec(),
-        Some(p @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf")) => vec![p],
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let part = match only {
+        None => None,
+        Some(p @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf")) => Some(p),
         Some(other) => anyhow::bail!(
             "unknown part `{other}`: compare, scale, delivery, plugin, http, perf (none: {DEFAULT:?})"
         ),
     };
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    println!(
-        "# Switchboard benchmark ({} cores, {CONNECTIONS} connections, {:?} per phase)\n",
-        num_cores(),
-        phase()
-    );
-    for part in parts {
-        match part {
-            "http" => rt.block_on(http::bench(&root))?,
-            "compare" => rt.block_on(compare::bench(&root))?,
-            "scale" => rt.block_on(scale::bench(&root))?,
-            "delivery" => rt.block_on(delivery::bench(&root))?,
-            "perf" => rt.block_on(perf::bench(&root, &args[2..]))?,
-            _ => plugin::bench(&root)?,
+    // A part run by the default run below prints no title of its own.
+    if std::env::var_os("BENCH_IN_RUN").is_none() {
+        println!(
+            "# Switchboard benchmark ({} cores, {CONNECTIONS} connections, {:?} per phase)\n",
+            num_cores(),
+            phase()
+        );
+    }
+    match part {
+        // Each part in a process of its own, so no part's figures depend on
+        // what ran before it (its heap, threads, allocator state).
+        None => {
+            let me = std::env::current_exe()?;
+            for p in DEFAULT {
+                let status = std::process::Command::new(&me)
+                    .arg(p)
+                    .env("BENCH_IN_RUN", "1")
+                    .status()?;
+                anyhow::ensure!(status.success(), "bench {p} failed: {status}");
+            }
         }
+        Some("http") => rt.block_on(http::bench(&root))?,
+        Some("compare") => rt.block_on(compare::bench(&root))?,
+        Some("scale") => rt.block_on(scale::bench(&root))?,
+        Some("delivery") => rt.block_on(delivery::bench(&root))?,
+        Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,
+        Some(_) => plugin::bench(&root)?,
     }
     Ok(())
 }
