@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::config::QuarantineReply;
 use crate::dispatch::Dispatcher;
@@ -98,14 +99,18 @@ impl Pipeline {
     }
 
     /// Handles one callback and returns what the provider should hear.
+    /// Every log line about it is in a `callback` span carrying the
+    /// plugin and the capture id, so one callback can be followed.
     pub async fn handle(&self, mounted: Arc<Mounted>, req: wit::HttpRequest) -> Reply {
         let plugin = mounted.name().to_owned();
         let route = req.route.clone();
-        let reply = match self.process(mounted, req).await {
+        let span =
+            tracing::info_span!("callback", plugin = %plugin, capture = tracing::field::Empty);
+        let reply = match self.process(mounted, req).instrument(span.clone()).await {
             Ok(reply) => reply,
             // The store could not keep it: say so, so the provider retries.
             Err(e) => {
-                tracing::error!(plugin, "not acknowledged, store failed: {e}");
+                span.in_scope(|| tracing::error!("not acknowledged, store failed: {e}"));
                 Reply::text(503, "temporarily unable to store the callback; retry later")
             }
         };
@@ -119,6 +124,7 @@ impl Pipeline {
         mut req: wit::HttpRequest,
     ) -> Result<Reply, StoreError> {
         let capture_id = self.store.next_id()?;
+        tracing::Span::current().record("capture", capture_id);
         if let Some(protect) = &mounted.settings.protect
             && let Err(refusal) = protect.check(&mut req)
         {
@@ -146,6 +152,8 @@ impl Pipeline {
         let mut outcome = match result {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(wit::PluginError::Internal(reason))) => {
+                // Quarantined like a trap, so counted like one.
+                self.metrics.plugin_failure(plugin, "error");
                 return self
                     .quarantine(&mounted, capture, format!("plugin error: {reason}"))
                     .await;
@@ -161,7 +169,6 @@ impl Pipeline {
             }
             Err(e) => {
                 self.metrics.plugin_failure(plugin, e.kind());
-                tracing::warn!(plugin, capture = capture_id, "plugin failed: {e}");
                 return self
                     .quarantine(&mounted, capture, format!("plugin {e}"))
                     .await;
@@ -192,7 +199,16 @@ impl Pipeline {
             .unwrap_or_else(|| Reply::text(200, ""));
         capture.reply_status = reply.status;
         capture.events = events.iter().map(|e| e.id.clone()).collect();
+        let event_count = events.len();
         let jobs = self.record(capture, events).await?;
+        tracing::info!(
+            plugin,
+            capture = capture_id,
+            status = reply.status,
+            events = event_count,
+            jobs = jobs.len(),
+            "callback accepted"
+        );
         self.dispatcher.submit(jobs);
         // Side effects only once the callback is durable.
         crate::actions::perform(&mounted, capture_id, actions);
@@ -264,8 +280,11 @@ impl Pipeline {
         };
         let m = mounted.clone();
         let started = std::time::Instant::now();
+        // The pool's thread logs in this callback's span too.
+        let span = tracing::Span::current();
         let result = pool
             .run(move || {
+                let _span = span.enter();
                 let result = m.plugin.handle(capture_id, &req, &m.context);
                 (req, result)
             })
@@ -291,7 +310,10 @@ impl Pipeline {
         capture: Capture,
         events: Vec<Event>,
     ) -> Result<Vec<crate::store::Job>, StoreError> {
+        let capture_id = capture.id;
         let mut batch = Batch::default();
+        // (event id, disposition), logged once durable.
+        let mut recorded: Vec<(String, &'static str)> = Vec::new();
         let durable = {
             let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
             let _guard = self.normalize.lock().unwrap_or_else(|p| p.into_inner());
@@ -303,27 +325,23 @@ impl Pipeline {
                 let record = match v {
                     Verdict::Duplicate(prior) => {
                         self.count_event(&prior.event, "duplicate");
+                        recorded.push((prior.event.id.clone(), "duplicate"));
                         prior
                     }
                     Verdict::Stale(event) => {
                         self.count_event(&event, "stale");
+                        recorded.push((event.id.clone(), "stale"));
                         Verdict::stale_record(event)
                     }
                     Verdict::Fresh(event) => {
                         let matched = rules.route(&event);
-                        let disposition = if matched.targets.is_empty() {
-                            Disposition::Unmatched
+                        let (disposition, label) = if matched.targets.is_empty() {
+                            (Disposition::Unmatched, "unmatched")
                         } else {
-                            Disposition::Routed
+                            (Disposition::Routed, "routed")
                         };
-                        self.count_event(
-                            &event,
-                            if matched.targets.is_empty() {
-                                "unmatched"
-                            } else {
-                                "routed"
-                            },
-                        );
+                        self.count_event(&event, label);
+                        recorded.push((event.id.clone(), label));
                         for r in &matched.routes {
                             self.metrics.rule_match(r);
                         }
@@ -350,6 +368,22 @@ impl Pipeline {
         };
         let (committed, jobs) = durable;
         committed.await?;
+        let capture = capture_id;
+        // Capture -> event -> job, one line each, so one callback can be
+        // followed to its deliveries (which log job, event, destination).
+        for (event, disposition) in recorded {
+            let to: Vec<_> = jobs.iter().filter(|j| j.event_id == event).collect();
+            tracing::info!(
+                capture,
+                event,
+                disposition,
+                jobs = to.len(),
+                "event recorded"
+            );
+            for j in to {
+                tracing::info!(capture, event, job = j.id, destination = %j.destination, "delivery queued");
+            }
+        }
         Ok(jobs)
     }
 
@@ -365,6 +399,12 @@ impl Pipeline {
                 Reply::text(503, "temporarily unable to process; retry later")
             }
         };
+        tracing::warn!(
+            plugin = mounted.name(),
+            capture = capture.id,
+            status = reply.status,
+            "callback quarantined (replayable): {reason}"
+        );
         capture.status = CaptureStatus::Quarantined { reason };
         capture.reply_status = reply.status;
         self.store

@@ -113,7 +113,9 @@ pub async fn replay(
         r.error = Some(format!("unknown method {}", capture.method));
         return r;
     };
-    match pipeline.run(mounted, capture.id, req).await {
+    // Same trail as a live callback: the capture id on every line.
+    let span = tracing::info_span!("replay", plugin = %capture.plugin, capture = capture.id);
+    match tracing::Instrument::instrument(pipeline.run(mounted, capture.id, req), span).await {
         Err(e) => r.error = Some(format!("store: {e}")),
         Ok(reply) => {
             r.reply_status = reply.status;

@@ -90,7 +90,13 @@ impl Router {
 
     /// Starts (or restarts) a router on an existing directory.
     pub fn spawn(dir: &Path) -> Router {
+        Self::spawn_with(dir, &[])
+    }
+
+    /// Like `spawn`, with extra `serve` arguments (e.g. `--log-format json`).
+    pub fn spawn_with(dir: &Path, args: &[&str]) -> Router {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
             .args(["serve", "--config"])
             .arg(dir.join("config.toml"))
             .args([

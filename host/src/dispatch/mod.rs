@@ -185,7 +185,7 @@ impl Dispatcher {
                 // Left in the store: it resumes when the destination is
                 // configured again.
                 None => {
-                    tracing::warn!(job = job.id, destination = %job.destination, "no such destination; job kept pending")
+                    tracing::warn!(job = job.id, event = %job.event_id, destination = %job.destination, "no such destination; job kept pending")
                 }
             }
         }
@@ -367,7 +367,7 @@ impl Actor {
             };
             if probe {
                 self.breaker.probing();
-                tracing::info!(destination = %self.name, job = job.id, "circuit breaker: probing");
+                tracing::info!(destination = %self.name, job = job.id, event = %job.event_id, "circuit breaker: probing");
             }
             let sender = self.sender.clone();
             inflight.spawn(async move {
@@ -388,10 +388,20 @@ impl Actor {
         self.metrics.delivery(&self.name, outcome);
         self.metrics
             .delivery_latency(&self.name, attempt.latency_ms as f64 / 1000.0);
-        if let Some(e) = &attempt.error {
-            tracing::debug!(destination = %self.name, job = job.id, "attempt failed: {e}");
-        }
         let status = attempt.status;
+        // One line per attempt, with the job, its event and the
+        // destination: the end of a callback's trail in the log.
+        let (n, latency_ms) = (job.attempts.len() + 1, attempt.latency_ms);
+        let (job_id, event) = (job.id, job.event_id.as_str());
+        let error = attempt.error.as_deref().unwrap_or("");
+        match verdict {
+            Verdict::Delivered => {
+                tracing::info!(destination = %self.name, job = job_id, event, attempt = n, status, latency_ms, "delivered")
+            }
+            _ => {
+                tracing::info!(destination = %self.name, job = job_id, event, attempt = n, status, latency_ms, error, outcome, "attempt failed")
+            }
+        }
         job.attempts.push(attempt);
         // A 4xx answer means the destination is up: only transport errors,
         // 5xx and throttling count against the breaker.
@@ -412,7 +422,7 @@ impl Actor {
             Verdict::Delivered => self.store.complete_job(&job),
             Verdict::Disable => {
                 let why = format!("410 Gone at {}", crate::time::Rfc3339(now_ms()));
-                tracing::error!(destination = %self.name, job = job.id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
+                tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
                 if let Err(e) = self.store.set_disabled(&self.name, Some(&why)) {
                     tracing::error!(destination = %self.name, "cannot record disabled state: {e}");
                 }
@@ -435,18 +445,18 @@ impl Actor {
                     job.due_at = now_ms() + delay.as_millis() as i64;
                     return self.requeue_head(job);
                 }
-                tracing::warn!(destination = %self.name, job = job.id, attempts = job.attempts.len(), last_status = ?status, "delivery dead-lettered");
+                tracing::warn!(destination = %self.name, job = job.id, event = %job.event_id, attempts = job.attempts.len(), last_status = ?status, "delivery dead-lettered");
                 self.metrics.delivery(&self.name, "dead");
                 self.store.bury_job(&job)
             }
             Verdict::GiveUp => {
-                tracing::warn!(destination = %self.name, job = job.id, ?status, "delivery refused by the destination; dead-lettered");
+                tracing::warn!(destination = %self.name, job = job.id, event = %job.event_id, ?status, "delivery refused by the destination; dead-lettered");
                 self.metrics.delivery(&self.name, "dead");
                 self.store.bury_job(&job)
             }
         };
         if let Err(e) = result {
-            tracing::error!(destination = %self.name, job = job.id, "cannot record delivery result: {e}");
+            tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record delivery result: {e}");
         }
         // The lane moves on to its next job.
         if let Some(lane) = self.lanes.get_mut(&job.lane) {
@@ -466,7 +476,7 @@ impl Actor {
     /// Records the attempt and puts the job back at the head of its lane.
     fn requeue_head(&mut self, job: Job) {
         if let Err(e) = self.store.retry_job(&job) {
-            tracing::error!(destination = %self.name, job = job.id, "cannot record retry: {e}");
+            tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record retry: {e}");
         }
         if let Some(front) = self.lanes.get_mut(&job.lane).and_then(|l| l.front_mut()) {
             *front = job.clone();
