@@ -9,6 +9,7 @@ use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::Provider;
 use super::bindings::switchboard::provider::host::{self, LogLevel};
+use super::clocks::FrozenClock;
 use super::load::{Plugin, TICK};
 use super::wit;
 
@@ -125,25 +126,6 @@ impl host::Host for CallState {
             tracing::warn!(plugin = %self.plugin, capture = self.capture_id, "certificate fetch failed: {e}");
         }
         result
-    }
-}
-
-/// A deterministic clock: plugins get no real time (use `received-at`).
-struct FrozenClock;
-impl wasmtime_wasi::HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
     }
 }
 

@@ -6,6 +6,7 @@
 mod bindings;
 mod call;
 mod certs;
+mod clocks;
 mod executor;
 mod load;
 

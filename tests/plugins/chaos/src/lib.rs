@@ -13,7 +13,7 @@ impl Plugin for Chaos {
         PluginInfo {
             name: "chaos".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "test plugin: loops, memory bombs, panics, garbage output".into(),
+            description: "test plugin: loops, memory bombs, panics, sleeps, garbage output".into(),
             routes: vec![Route::new(
                 &[Method::Get, Method::Post],
                 "/chaos/{mode}",
@@ -69,6 +69,16 @@ impl Plugin for Chaos {
             }
             "hugereply" => {
                 Ok(Outcome::events(vec![]).with_reply(reply_text(200, &"x".repeat(4 << 20))))
+            }
+            "sleep" => {
+                // Plugins get frozen clocks; the sleep is the host's to bound.
+                let ms = req
+                    .query()
+                    .get("ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3000);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(Outcome::events(vec![]))
             }
             "badstatus" => Ok(Outcome::events(vec![]).with_reply(reply(42))),
             "error" => Err(PluginError::Internal(
