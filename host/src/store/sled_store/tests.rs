@@ -1,0 +1,222 @@
+use super::*;
+
+fn capture(id: u64) -> Capture {
+    Capture {
+        id,
+        plugin: "twilio".into(),
+        route: "/smsCallback".into(),
+        method: "POST".into(),
+        url: "https://h/api/v1/smsCallback".into(),
+        path: "/smsCallback".into(),
+        query: String::new(),
+        headers: vec![("x-twilio-signature".into(), "abc".into())],
+        body: vec![0, 159, 146, 150, b'a'],
+        params: vec![],
+        remote_addr: "127.0.0.1".into(),
+        received_at: 1,
+        status: CaptureStatus::Accepted,
+        reply_status: 200,
+        events: vec![],
+    }
+}
+
+fn job(id: u64) -> Job {
+    Job {
+        id,
+        destination: "d".into(),
+        event_id: format!("evt_{id}"),
+        lane: "twilio:SM1".into(),
+        payload: "{}".into(),
+        created_at: 0,
+        due_at: 0,
+        attempts: vec![],
+        retries: 0,
+    }
+}
+
+#[tokio::test]
+async fn captures_round_trip_newest_first_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_id;
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        first_id = s.next_id().unwrap();
+        for id in [first_id, first_id + 1, first_id + 2] {
+            s.commit(Batch {
+                captures: vec![capture(id)],
+                ..Batch::default()
+            })
+            .unwrap()
+            .await
+            .unwrap();
+        }
+        let got = s.capture(first_id).unwrap().unwrap();
+        assert_eq!(got.body, vec![0, 159, 146, 150, b'a']);
+        let ids: Vec<u64> = s.captures(None, 2).unwrap().iter().map(|c| c.id).collect();
+        assert_eq!(ids, vec![first_id + 2, first_id + 1]);
+        let ids: Vec<u64> = s
+            .captures(Some(first_id + 1), 10)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, vec![first_id]);
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(s.capture(first_id + 2).unwrap().is_some());
+    assert!(
+        s.next_id().unwrap() > first_id,
+        "ids must not repeat after a restart"
+    );
+}
+
+#[tokio::test]
+async fn jobs_move_from_pending_to_delivered_or_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.commit(Batch {
+        jobs: vec![job(1), job(2), job(3)],
+        ..Batch::default()
+    })
+    .unwrap()
+    .await
+    .unwrap();
+    let mut j2 = job(2);
+    j2.due_at = 99;
+    s.retry_job(&j2).unwrap();
+    s.complete_job(&job(1)).unwrap();
+    s.bury_job(&job(3)).unwrap();
+    let pending = s.pending_jobs().unwrap();
+    assert_eq!(
+        pending.iter().map(|j| (j.id, j.due_at)).collect::<Vec<_>>(),
+        vec![(2, 99)]
+    );
+    assert_eq!(
+        s.dead_jobs()
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect::<Vec<_>>(),
+        vec![3]
+    );
+}
+
+#[tokio::test]
+async fn a_move_cut_short_by_a_crash_is_not_delivered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.commit(Batch {
+        jobs: vec![job(1), job(2)],
+        ..Batch::default()
+    })
+    .unwrap()
+    .await
+    .unwrap();
+    // The crash came after the delivered record, before the removal.
+    s.db()
+        .unwrap()
+        .tree
+        .insert(id_key(DELIVERED, 1), encode(&job(1)).unwrap())
+        .unwrap();
+    let pending: Vec<u64> = s.pending_jobs().unwrap().iter().map(|j| j.id).collect();
+    assert_eq!(pending, vec![2]);
+    let db = s.db().unwrap();
+    assert!(!db.tree.contains_key(id_key(JOB, 1)).unwrap(), "cleaned up");
+}
+
+#[tokio::test]
+async fn compaction_removes_old_captures_events_and_delivered_records_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    let mut old = capture(1);
+    old.received_at = 100;
+    old.events = vec!["evt_old".into()];
+    let mut new = capture(2);
+    new.received_at = 5_000;
+    let mut delivered_old = job(3);
+    delivered_old.created_at = 100;
+    let mut delivered_new = job(4);
+    delivered_new.created_at = 5_000;
+    let pending = job(5);
+    s.commit(Batch {
+        captures: vec![old, new],
+        jobs: vec![delivered_old.clone(), delivered_new.clone(), pending],
+        ..Batch::default()
+    })
+    .unwrap()
+    .await
+    .unwrap();
+    s.db()
+        .unwrap()
+        .tree
+        .insert(str_key(EVENT, &["evt_old"]), b"{}".to_vec())
+        .unwrap();
+    s.complete_job(&delivered_old).unwrap();
+    s.complete_job(&delivered_new).unwrap();
+    let done = s.compact(1_000).unwrap();
+    assert_eq!(
+        done,
+        Compacted {
+            captures: 1,
+            events: 1,
+            delivered: 1
+        }
+    );
+    assert!(s.capture(1).unwrap().is_none() && s.capture(2).unwrap().is_some());
+    assert_eq!(s.pending_jobs().unwrap().len(), 1);
+    assert_eq!(s.compact(1_000).unwrap(), Compacted::default());
+}
+
+fn only_capture(id: u64) -> Batch {
+    Batch {
+        captures: vec![capture(id)],
+        ..Batch::default()
+    }
+}
+
+/// Polls `f` every 10 ms for up to 5 s.
+async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+/// A real full disk is in the e2e tests (tests/e2e/reliability.rs); here
+/// the I/O error is reported as sled would report it.
+#[tokio::test]
+async fn an_io_error_closes_the_database_until_it_is_reopened_keeping_what_was_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    s.commit(only_capture(1)).unwrap().await.unwrap();
+    let id_before = s.next_id().unwrap();
+
+    // A call on the database fails, and leaves a write behind unflushed.
+    let failed = s.db().unwrap();
+    s.insert(&failed, id_key(CAPTURE, 2), encode(&capture(2)).unwrap())
+        .unwrap();
+    let fault = sled::Error::Io(std::io::Error::other("injected fault"));
+    assert!(matches!(s.fail(&failed, fault), StoreError::Io(_)));
+    // While a call still holds it, the store is closed: nothing new is
+    // acknowledged, and the unflushed write is never reported durable.
+    eventually("the store refuses commits", || {
+        s.commit(only_capture(3)).is_err()
+    })
+    .await;
+    let unflushed = s.durable(failed.generation);
+    drop(failed);
+    assert!(unflushed.await.is_err(), "not durable: its database closed");
+
+    // Reopened: commits are durable again, and what was durable is there.
+    eventually("the store takes commits again", || s.db().is_ok()).await;
+    assert_eq!(s.db().unwrap().generation, 2);
+    s.commit(only_capture(4)).unwrap().await.unwrap();
+    assert!(s.capture(1).unwrap().is_some() && s.capture(4).unwrap().is_some());
+    assert!(s.next_id().unwrap() > id_before, "ids must not repeat");
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(s.capture(1).unwrap().is_some() && s.capture(4).unwrap().is_some());
+}
