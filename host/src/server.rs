@@ -16,7 +16,7 @@ use crate::pipeline::Pipeline;
 use crate::plugin::Runtime;
 use crate::reload::{self, Reloader};
 use crate::rules::Rules;
-use crate::store::{SledStore, Store};
+use crate::store::Store;
 
 /// Why start-up failed: a config problem (exit 2) or anything else (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +60,7 @@ pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Router), StartError> {
 /// Runs the router until SIGINT/SIGTERM, then drains and exits cleanly.
 pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartError> {
     let (runtime, router) = prepare(&config)?;
-    let store: Arc<dyn Store> = Arc::new(
-        SledStore::open(&config.data_dir)
-            .map_err(|e| anyhow::anyhow!("store {}: {e}", config.data_dir.display()))?,
-    );
+    let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("store: {e}"))?;
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let dispatcher = Dispatcher::start(
@@ -155,6 +152,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
         .flush()
         .await
         .map_err(|e| anyhow::anyhow!("final flush: {e}"))?;
+    store.close();
     tracing::info!("stopped");
     Ok(())
 }

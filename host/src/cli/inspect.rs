@@ -80,7 +80,6 @@ pub async fn captures(
             conn.call(reqwest::Method::GET, &path).await?
         }
         Conn::Store(store, _) => {
-            use crate::store::Store as _;
             let all = store.captures(None, 100_000).map_err(store_err)?;
             let picked: Vec<_> = all
                 .into_iter()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::admin::JobView;
 use crate::config::{Config, Overrides};
 use crate::server::StartError;
-use crate::store::{SledStore, Store};
+use crate::store::Store;
 
 #[derive(clap::Args)]
 pub struct OpsTarget {
@@ -34,7 +34,7 @@ pub(super) enum Conn {
         token: Option<String>,
         client: reqwest::Client,
     },
-    Store(SledStore, Box<Config>),
+    Store(std::sync::Arc<dyn Store>, Box<Config>),
 }
 
 pub(super) fn fail(msg: impl std::fmt::Display) -> StartError {
@@ -75,7 +75,7 @@ impl OpsTarget {
                 Err(e) => return Err(fail(format!("admin API at {base}: {e}"))),
             }
         }
-        let store = SledStore::open(&config.data_dir).map_err(|e| {
+        let store = crate::store::open(&config).map_err(|e| {
             fail(format!(
                 "no router answers on the admin API, and the store cannot be opened ({e}); \
                  is a router running with another admin address? (use --admin)"

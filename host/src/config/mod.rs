@@ -39,6 +39,8 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Captures and delivered-job records older than this are deleted.
     pub retention: Duration,
+    /// `Some` when the store is NATS JetStream instead of sled.
+    pub jetstream: Option<JetStreamConfig>,
     /// The admin listener, unless `admin.listen = "off"`.
     pub admin: Option<AdminConfig>,
     /// Host-side settings per plugin (protection, actions).
@@ -227,12 +229,7 @@ impl Config {
             quarantine_reply,
         };
 
-        if let Some(kind) = raw.store.kind.as_deref().filter(|k| *k != "sled") {
-            return Err(err(
-                "store.kind",
-                format!("`{kind}`: only \"sled\" is available"),
-            ));
-        }
+        let jetstream = store::resolve(&err, &raw.store)?;
         let data_dir = match &overrides.data_dir {
             Some(d) => d.clone(),
             None => rel(raw.store.data_dir.as_deref().unwrap_or("data")),
@@ -276,6 +273,15 @@ impl Config {
         let mut destinations = BTreeMap::new();
         for (name, d) in raw.destinations {
             let key = format!("destinations.{name}");
+            if jetstream.is_some() && !store::is_token(&name) {
+                // The name is a token of the jobs' subjects.
+                return Err(err(
+                    &key,
+                    format!(
+                        "`{name}`: with store.kind = \"jetstream\", use letters, digits, `-` and `_` only"
+                    ),
+                ));
+            }
             destinations.insert(name, destination(&err, &key, d, &rel)?);
         }
 
@@ -352,6 +358,7 @@ impl Config {
         }
         Ok(Config {
             retention,
+            jetstream,
             admin,
             mounts,
             file: path.to_path_buf(),
@@ -465,7 +472,9 @@ pub(super) fn resolve_value(v: raw::Value) -> Result<String, String> {
 }
 
 mod resolve;
+mod store;
 use resolve::{check_filter, destination};
+pub use store::JetStreamConfig;
 
 #[cfg(test)]
 mod tests;

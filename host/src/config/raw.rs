@@ -55,6 +55,12 @@ pub struct Store {
     pub kind: Option<String>,
     pub data_dir: Option<String>,
     pub retention: Option<String>,
+    // kind = "jetstream" only:
+    pub servers: Option<Vec<String>>,
+    pub prefix: Option<String>,
+    pub replicas: Option<usize>,
+    pub shards: Option<u32>,
+    pub lease: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -81,6 +81,10 @@ impl Dispatcher {
         for (name, d) in destinations {
             dispatcher.spawn_actor(name, d)?;
         }
+        if store.shared() {
+            // The actors' feeds hand out the shared queue.
+            return Ok(dispatcher);
+        }
         let pending = store.pending_jobs()?;
         if !pending.is_empty() {
             tracing::info!(jobs = pending.len(), "resuming pending deliveries");
@@ -93,6 +97,9 @@ impl Dispatcher {
     /// jobs already waiting for it in the store.
     pub fn add(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
         self.spawn_actor(name, d)?;
+        if self.store.shared() {
+            return Ok(());
+        }
         let pending: Vec<Job> = self
             .store
             .pending_jobs()?
@@ -141,12 +148,24 @@ impl Dispatcher {
             tracing::warn!(destination = %name, "destination is disabled ({why}); its deliveries wait: `switchboard destinations enable {name}`");
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(mut feed) = self.store.feed(name) {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(job) = feed.recv().await {
+                    if tx.send(Msg::Job(job)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let actor = Actor {
             name: name.to_owned(),
             sender: Arc::new(sender),
             schedule,
             concurrency,
             limiter: rate.map(|r| RateLimiter::new(r, Instant::now())),
+            rate,
+            instances: 1,
             breaker: Breaker::new(breaker),
             disabled: disabled.get(name).cloned(),
             store: self.store.clone(),
@@ -172,8 +191,12 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Queues durable jobs for delivery (in id order within a lane).
+    /// Queues durable jobs for delivery (in id order within a lane). A
+    /// shared store hands its jobs out itself.
     pub fn submit(&self, jobs: Vec<Job>) {
+        if self.store.shared() {
+            return;
+        }
         let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
         for job in jobs {
             match queues.get(&job.destination) {
@@ -253,6 +276,9 @@ struct Actor {
     schedule: RetrySchedule,
     concurrency: usize,
     limiter: Option<RateLimiter>,
+    /// The configured limit, split between the instances sharing a store.
+    rate: Option<f64>,
+    instances: usize,
     breaker: Breaker,
     disabled: Option<String>,
     store: Arc<dyn Store>,
@@ -337,6 +363,13 @@ impl Actor {
     fn launch_due(&mut self, inflight: &mut JoinSet<Done>) -> Option<Duration> {
         if self.disabled.is_some() {
             return None;
+        }
+        let instances = self.store.instances();
+        if instances != self.instances {
+            self.instances = instances;
+            self.limiter = self
+                .rate
+                .map(|r| RateLimiter::new(r / instances as f64, Instant::now()));
         }
         while inflight.len() < self.concurrency {
             let Reverse((due, _, _)) = self.ready.peek()?;

@@ -1,7 +1,8 @@
 //! Durable state: captures, events, per-message state, delivery jobs and
-//! dead letters. Behind the [`Store`] trait so another engine (NATS
-//! JetStream, for several instances) can replace the embedded sled one.
+//! dead letters. Behind the [`Store`] trait: the embedded sled engine for
+//! one router, or NATS JetStream shared by several.
 
+mod jetstream;
 mod sled_store;
 
 use std::future::Future;
@@ -9,6 +10,7 @@ use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
+pub use jetstream::JetStreamStore;
 pub use sled_store::SledStore;
 
 use crate::event::{Event, State};
@@ -182,6 +184,38 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> StoreResult<u64>;
     /// Waits until everything written so far is durable.
     fn flush(&self) -> Durable;
+
+    /// Whether other router instances share this store. A shared store
+    /// hands out jobs through [`Store::feed`] (so no two instances deliver
+    /// the same one); a private one is read with [`Store::pending_jobs`] at
+    /// start-up and fed by the pipeline.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// A shared store's jobs for one destination, each held by this
+    /// instance until it is completed, buried or the instance dies.
+    fn feed(&self, _destination: &str) -> Option<tokio::sync::mpsc::UnboundedReceiver<Job>> {
+        None
+    }
+    /// Router instances alive on this store (a rate limit is split
+    /// between them).
+    fn instances(&self) -> usize {
+        1
+    }
+    /// At shutdown, after the last delivery attempt: a shared store hands
+    /// the jobs this instance holds back to the others at once.
+    fn close(&self) {}
+}
+
+/// Opens the store the config names.
+pub fn open(config: &crate::config::Config) -> StoreResult<std::sync::Arc<dyn Store>> {
+    Ok(match &config.jetstream {
+        Some(js) => std::sync::Arc::new(JetStreamStore::connect(js, config.retention)?),
+        None => std::sync::Arc::new(
+            SledStore::open(&config.data_dir)
+                .map_err(|e| StoreError::Io(format!("{}: {e}", config.data_dir.display())))?,
+        ),
+    })
 }
 
 /// Bodies are kept as base64 in the JSON records.
