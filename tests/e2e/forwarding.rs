@@ -49,11 +49,19 @@ fn retry_schedule_and_retry_after_are_honoured() {
 
 #[test]
 fn dead_letter_keeps_every_attempt_and_redrive_delivers_it() {
+    dead_letter_and_redrive("");
+}
+
+/// Also run on the JetStream store (`cluster.rs`): `store` is its TOML.
+pub fn dead_letter_and_redrive(store: &str) {
     let sink = Sink::start();
     sink.status.store(500, std::sync::atomic::Ordering::SeqCst);
     let router = Router::start(
         &["mysmsgate"],
-        &sink_destination(&sink.url(), r#"retry_schedule = ["0s", "100ms"]"#),
+        &format!(
+            "{store}{}",
+            sink_destination(&sink.url(), r#"retry_schedule = ["0s", "100ms"]"#)
+        ),
     );
     assert_eq!(
         router.send(&mysmsgate_report("dead1", "failed")).status,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cluster;
 mod crash;
 mod dashboard;
 mod delivery;

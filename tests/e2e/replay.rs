@@ -30,8 +30,16 @@ fn callback(router: &Router, id: &str) -> u16 {
 
 #[test]
 fn quarantined_captures_are_delivered_once_after_the_fixed_plugin_is_dropped_in() {
+    replay_after_a_fix("");
+}
+
+/// Also run on the JetStream store (`cluster.rs`): `store` is its TOML.
+pub fn replay_after_a_fix(store: &str) {
     let sink = Sink::start();
-    let router = Router::start(&["chaos"], &http_destination(&sink.url()));
+    let router = Router::start(
+        &["chaos"],
+        &format!("{store}{}", http_destination(&sink.url())),
+    );
     // The broken version panics on these: kept (quarantined), and the
     // provider hears the plugin's accept reply, so it will not resend.
     let ids = ["fix1", "fix2", "fix3"];
