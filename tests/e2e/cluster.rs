@@ -338,3 +338,42 @@ fn replay_after_a_fixed_plugin_works_on_jetstream() {
     let nats = Nats::start();
     crate::replay::replay_after_a_fix(&nats.store_toml());
 }
+
+#[test]
+fn a_rate_limit_holds_across_instances() {
+    let nats = Nats::start();
+    let sink = Sink::start();
+    let extra = format!(
+        "{}{}",
+        nats.store_toml(),
+        sink_destination(&sink.url(), "rate_limit = 40\nconcurrency = 16")
+    );
+    let routers: Vec<Router> = (0..2)
+        .map(|_| Router::start(&["mysmsgate"], &extra))
+        .collect();
+    // Each instance counts the live ones on its heartbeat (every 5 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let n = 160;
+    for i in 0..n {
+        deliver_callback(
+            &routers[i % 2],
+            &mysmsgate_report(&format!("rl-{i}"), "sent"),
+        );
+    }
+    let hits = sink.wait_for_hits(n, Duration::from_secs(20));
+    assert_eq!(hits.len(), n);
+    // After the small initial bursts (1/20 s worth on each instance).
+    let span = hits[n - 1].at - hits[4].at;
+    let rate = (n - 5) as f64 / span.as_secs_f64();
+    let per_instance: Vec<u64> = routers.iter().map(delivered_by).collect();
+    println!(
+        "rate limit 40/s on 2 instances: measured {rate:.1}/s over {span:?}, per instance {per_instance:?}"
+    );
+    // Never above the limit (+10 %); a split limit may run a little under
+    // it when one instance's share of the queue runs dry first.
+    assert!(
+        (30.0..=44.0).contains(&rate),
+        "measured {rate:.1}/s for a limit of 40/s shared by two instances"
+    );
+    assert!(per_instance.iter().all(|&n| n > 0), "{per_instance:?}");
+}
