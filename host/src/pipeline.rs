@@ -314,6 +314,7 @@ impl Pipeline {
         let mut batch = Batch::default();
         // (event id, disposition), logged once durable.
         let mut recorded: Vec<(String, &'static str)> = Vec::new();
+        self.store.prefetch(&events).await;
         let durable = {
             let rules = self.rules.read().unwrap_or_else(|p| p.into_inner()).clone();
             let _guard = self.normalize.lock().unwrap_or_else(|p| p.into_inner());

@@ -65,6 +65,24 @@ impl Run {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Runs driven side by side (one per router) as one.
+    pub(crate) fn merge(runs: Vec<Run>) -> Run {
+        let mut out = Run {
+            ok: 0,
+            errors: 0,
+            latencies_us: Vec::new(),
+            elapsed: Duration::ZERO,
+        };
+        for r in runs {
+            out.ok += r.ok;
+            out.errors += r.errors;
+            out.latencies_us.extend(r.latencies_us);
+            out.elapsed = out.elapsed.max(r.elapsed);
+        }
+        out.latencies_us.sort_unstable();
+        out
+    }
+
     pub(crate) fn pct(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return f64::NAN;

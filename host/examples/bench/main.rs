@@ -12,6 +12,8 @@
 //!    receiver, and ack-to-delivery latency (`delivery.rs`).
 //! 4. `plugin`: one twilio call in a fresh wasm instance beside the same
 //!    parser compiled natively (`plugin.rs`).
+//! 5. `cluster`: one router on sled, then 1, 2 and 3 routers sharing one
+//!    nats-server (the JetStream store), acks per second (`cluster.rs`).
 //!
 //! `bench NAME` runs one part. Not in the default run: `bench http`, the
 //! original Twilio-only HTTP comparison (`http.rs`, superseded by
@@ -19,6 +21,7 @@
 //! router at peak (`perf.rs`). `bench bare` (internal) runs the bare server
 //! and prints its address.
 
+mod cluster;
 mod compare;
 mod delivery;
 mod http;
@@ -53,7 +56,7 @@ pub(crate) fn phase() -> Duration {
         .unwrap_or(Duration::from_secs(5))
 }
 
-const DEFAULT: [&str; 4] = ["compare", "scale", "delivery", "plugin"];
+const DEFAULT: [&str; 5] = ["compare", "scale", "delivery", "plugin", "cluster"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -67,9 +70,11 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let part = match only {
         None => None,
-        Some(p @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf")) => Some(p),
+        Some(p @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf" | "cluster")) => {
+            Some(p)
+        }
         Some(other) => anyhow::bail!(
-            "unknown part `{other}`: compare, scale, delivery, plugin, http, perf (none: {DEFAULT:?})"
+            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, http, perf (none: {DEFAULT:?})"
         ),
     };
     // A part run by the default run below prints no title of its own.
@@ -98,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         Some("scale") => rt.block_on(scale::bench(&root))?,
         Some("delivery") => rt.block_on(delivery::bench(&root))?,
         Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,
+        Some("cluster") => rt.block_on(cluster::bench(&root))?,
         Some(_) => plugin::bench(&root)?,
     }
     Ok(())

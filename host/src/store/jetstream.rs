@@ -25,7 +25,7 @@ mod nats;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::stream;
 use tokio::sync::oneshot;
@@ -51,6 +51,40 @@ pub struct JetStreamStore {
     unacked: Arc<Mutex<Unacked>>,
     /// Delivery bookkeeping still being written.
     pending: Arc<AtomicUsize>,
+    read_ahead: Arc<Mutex<ReadAhead>>,
+}
+
+/// What [`Store::prefetch`] read, each answer used once and only while
+/// fresh (another instance may write the key meanwhile; a job published
+/// twice because of that race is dropped by JetStream's deduplication).
+#[derive(Default)]
+struct ReadAhead {
+    events: HashMap<String, (Instant, Option<StoredEvent>)>,
+    states: HashMap<(String, String), (Instant, Option<MessageState>)>,
+}
+
+const READ_AHEAD_TTL: Duration = Duration::from_secs(2);
+
+impl ReadAhead {
+    fn event(&mut self, id: &str) -> Option<Option<StoredEvent>> {
+        let (at, v) = self.events.remove(id)?;
+        (at.elapsed() < READ_AHEAD_TTL).then_some(v)
+    }
+
+    fn state(&mut self, key: &(String, String)) -> Option<Option<MessageState>> {
+        let (at, v) = self.states.remove(key)?;
+        (at.elapsed() < READ_AHEAD_TTL).then_some(v)
+    }
+
+    /// Drops answers nobody came for (a callback that failed meanwhile).
+    fn trim(&mut self) {
+        if self.events.len() + self.states.len() > 4096 {
+            self.events
+                .retain(|_, (at, _)| at.elapsed() < READ_AHEAD_TTL);
+            self.states
+                .retain(|_, (at, _)| at.elapsed() < READ_AHEAD_TTL);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -98,6 +132,7 @@ impl JetStreamStore {
             ids: Mutex::new((0, 0)),
             unacked: Default::default(),
             pending: Default::default(),
+            read_ahead: Default::default(),
         })
     }
 
@@ -236,6 +271,14 @@ impl Store for JetStreamStore {
         {
             return Ok(Some(e.clone()));
         }
+        let read = self
+            .read_ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event(id);
+        if let Some(e) = read {
+            return Ok(e);
+        }
         let (nats, id) = (self.nats.clone(), id.to_owned());
         self.wait(async move { get(&nats.events, &id).await })
     }
@@ -250,6 +293,14 @@ impl Store for JetStreamStore {
             .get(&key)
         {
             return Ok(Some(*s));
+        }
+        let read = self
+            .read_ahead
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .state(&key);
+        if let Some(s) = read {
+            return Ok(s);
         }
         let nats = self.nats.clone();
         self.wait(async move { get(&nats.states, &state_key(&key.0, &key.1)).await })
@@ -415,5 +466,46 @@ impl Store for JetStreamStore {
 
     fn close(&self) {
         self.release();
+    }
+
+    fn prefetch(&self, events: &[Event]) -> Prefetch {
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        let keys: Vec<(String, String)> = events
+            .iter()
+            .filter(|e| e.state().is_some())
+            .filter_map(|e| Some((e.provider.clone(), e.message_id()?.to_owned())))
+            .collect();
+        let (nats, read_ahead) = (self.nats.clone(), self.read_ahead.clone());
+        let (tx, rx) = oneshot::channel();
+        self.handle.spawn(async move {
+            let events = futures::future::join_all(ids.into_iter().map(|id| async {
+                let v = get::<StoredEvent>(&nats.events, &id).await;
+                (id, v)
+            }));
+            let states = futures::future::join_all(keys.into_iter().map(|k| async {
+                let v = get::<MessageState>(&nats.states, &state_key(&k.0, &k.1)).await;
+                (k, v)
+            }));
+            let (events, states) = futures::future::join(events, states).await;
+            let now = Instant::now();
+            let mut ra = read_ahead.lock().unwrap_or_else(|p| p.into_inner());
+            ra.trim();
+            // A failed read is not remembered: the classification asks again.
+            for (id, v) in events {
+                if let Ok(v) = v {
+                    ra.events.insert(id, (now, v));
+                }
+            }
+            for (k, v) in states {
+                if let Ok(v) = v {
+                    ra.states.insert(k, (now, v));
+                }
+            }
+            drop(ra);
+            let _ = tx.send(());
+        });
+        Box::pin(async move {
+            let _ = tokio::time::timeout(CALL_TIMEOUT, rx).await;
+        })
     }
 }

@@ -27,6 +27,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Resolves once everything committed before it is on disk.
 pub type Durable = Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>;
+/// Resolves once [`Store::prefetch`] has read ahead (errors are left for
+/// the reads themselves to report).
+pub type Prefetch = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One request exactly as received, kept whatever happens next.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +208,13 @@ pub trait Store: Send + Sync + 'static {
     /// At shutdown, after the last delivery attempt: a shared store hands
     /// the jobs this instance holds back to the others at once.
     fn close(&self) {}
+    /// Reads ahead what classifying `events` will ask for (their records
+    /// and their messages' states), before the pipeline takes its
+    /// classification lock: a store whose reads are network round trips
+    /// then answers them from memory under the lock.
+    fn prefetch(&self, _events: &[Event]) -> Prefetch {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Opens the store the config names.

@@ -119,31 +119,32 @@ impl Nats {
         Ok(())
     }
 
-    /// Jobs first (a job that survives is delivered; a resend publishes it
-    /// again under the same message id, which JetStream drops), then states,
-    /// events (the dedup keys) and the capture: the order that makes any
-    /// partial write safe, as in the sled store.
+    /// Two round trips: first the jobs (a job that survives is delivered;
+    /// a resend publishes it again under the same message id, which
+    /// JetStream drops) and the capture (a record of the request only);
+    /// then the message states and events, which make a resend look stale
+    /// or duplicate and so must never exist without their jobs. Any partial
+    /// write is safe, as in the sled store.
     pub(super) async fn commit(&self, batch: &Batch) -> StoreResult<()> {
+        use futures::future::{try_join, try_join_all};
         let jobs = batch
             .jobs
             .iter()
             .map(|j| self.publish_job(j, format!("{}.{}", j.event_id, j.destination)));
-        futures::future::try_join_all(jobs).await?;
-        let states = batch
-            .states
-            .iter()
-            .map(|((provider, message), s)| put(&self.states, state_key(provider, message), s));
-        futures::future::try_join_all(states).await?;
-        let events = batch
-            .events
-            .iter()
-            .map(|e| put(&self.events, e.event.id.clone(), e));
-        futures::future::try_join_all(events).await?;
         let captures = batch
             .captures
             .iter()
             .map(|c| put(&self.captures, id_key(c.id), c));
-        futures::future::try_join_all(captures).await?;
+        try_join(try_join_all(jobs), try_join_all(captures)).await?;
+        let states = batch
+            .states
+            .iter()
+            .map(|((provider, message), s)| put(&self.states, state_key(provider, message), s));
+        let events = batch
+            .events
+            .iter()
+            .map(|e| put(&self.events, e.event.id.clone(), e));
+        try_join(try_join_all(states), try_join_all(events)).await?;
         Ok(())
     }
 
