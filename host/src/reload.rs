@@ -2,8 +2,10 @@
 //! a file change, on SIGHUP, or on `POST /v1/reload`) and the routing table
 //! is swapped whole. A config that does not validate is refused as a whole
 //! and the running one stays; a valid one brings new routes, plugin
-//! settings and destinations (a changed or removed destination is applied
-//! at the next restart: its queued jobs belong to the running actor).
+//! settings and destinations: a new one starts, a changed one's actor
+//! takes the new settings (its queue and breaker state stay), a removed
+//! one stops after its attempts in flight and its jobs stay pending until
+//! it is configured again.
 //! Compiling happens here, off the request path; requests in flight finish
 //! on the version they started with (they hold it). A file that fails to
 //! compile, describe itself or fit the config is refused with a logged
@@ -36,6 +38,10 @@ pub struct Report {
     /// `reloaded`, `unchanged`, or why the new config was refused.
     pub config: String,
     pub destinations_added: Vec<String>,
+    /// Destinations whose settings changed (applied to the running actor).
+    pub destinations_changed: Vec<String>,
+    /// Destinations no longer configured: stopped, their jobs kept pending.
+    pub destinations_removed: Vec<String>,
     /// Destinations changed or removed in the file: applied on restart.
     pub restart_needed: Vec<String>,
 }
@@ -108,7 +114,10 @@ impl Reloader {
                     Ok(()) => report.destinations_added.push(name.clone()),
                     Err(e) => report.restart_needed.push(format!("{name}: {e}")),
                 },
-                Some(o) if o != d => report.restart_needed.push(name.clone()),
+                Some(o) if o != d => match self.dispatcher.update(name, d) {
+                    Ok(()) => report.destinations_changed.push(name.clone()),
+                    Err(e) => report.restart_needed.push(format!("{name}: {e}")),
+                },
                 Some(_) => {}
             }
         }
@@ -117,10 +126,11 @@ impl Reloader {
             .keys()
             .filter(|n| !new.destinations.contains_key(*n))
         {
-            report.restart_needed.push(name.clone());
+            self.dispatcher.remove(name);
+            report.destinations_removed.push(name.clone());
         }
         if !report.restart_needed.is_empty() {
-            tracing::warn!(destinations = ?report.restart_needed, "changed or removed destinations apply at the next restart");
+            tracing::warn!(destinations = ?report.restart_needed, "destinations not applied; they apply at the next restart");
         }
         self.pipeline.set_rules(Rules::new(new.routes.clone()));
         let settings_changed = format!("{:?}{:?}", new.plugins, new.mounts)

@@ -210,3 +210,71 @@ fn config_reload_applies_routes_and_new_destinations_and_refuses_a_bad_file() {
     );
     assert_eq!(b.wait_for(2, Duration::from_secs(5)).len(), 2);
 }
+
+#[test]
+fn a_changed_destination_applies_live_and_a_removed_one_keeps_its_jobs() {
+    let (old, new) = (Sink::start(), Sink::start());
+    let dest = |sink: &Sink, extra: &str| {
+        format!(
+            "[destinations.crm]\nkind = \"http\"\nurl = \"{}\"\nallow_http = true\nallow_addresses = [\"127.0.0.1\"]\n{extra}\n\
+             [[routes]]\nname = \"all\"\nto = [\"crm\"]\n",
+            sink.url()
+        )
+    };
+    let router = Router::start(&["mysmsgate"], &dest(&old, ""));
+    let path = router.dir.join("config.toml");
+    let reload = |text: &str| -> serde_json::Value {
+        std::fs::write(&path, config(&["mysmsgate"], text)).unwrap();
+        serde_json::from_str(&router.admin_call("POST", "/v1/reload").body).unwrap()
+    };
+    assert_eq!(router.send(&mysmsgate_report("d1", "sent")).status, 200);
+    assert_eq!(old.wait_for(1, Duration::from_secs(5)).len(), 1);
+
+    // Same name, new URL, a static header and a retry schedule: no
+    // restart needed.
+    let report = reload(&dest(
+        &new,
+        "headers = { x-tenant = \"acme\" }\nretry_schedule = [\"0s\", \"2s\"]",
+    ));
+    assert_eq!(
+        report["destinations_changed"],
+        serde_json::json!(["crm"]),
+        "{report}"
+    );
+    assert_eq!(report["restart_needed"], serde_json::json!([]), "{report}");
+    assert_eq!(router.send(&mysmsgate_report("d2", "sent")).status, 200);
+    let got = new.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1, "{}", router.log());
+    assert_eq!(got[0].header("x-tenant"), Some("acme"));
+    assert_eq!(
+        old.count(),
+        1,
+        "the old URL got a delivery after the reload"
+    );
+
+    // The new URL fails now: d3 waits 2 s for its retry when the
+    // destination is removed. Its job stays pending...
+    new.status.store(500, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(router.send(&mysmsgate_report("d3", "sent")).status, 200);
+    new.wait_for_hits(2, Duration::from_secs(5));
+    let report = reload("");
+    assert_eq!(
+        report["destinations_removed"],
+        serde_json::json!(["crm"]),
+        "{report}"
+    );
+    let pending = router.cli_json(&["deliveries", "--pending"]);
+    assert_eq!(pending.as_array().map(Vec::len), Some(1), "{pending:#}");
+    assert_eq!(pending[0]["event"]["data"]["message_id"], "d3");
+    // ... and is delivered once the destination is configured again.
+    new.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    let report = reload(&dest(&new, ""));
+    assert_eq!(
+        report["destinations_added"],
+        serde_json::json!(["crm"]),
+        "{report}"
+    );
+    let got = new.wait_for(2, Duration::from_secs(5));
+    assert_eq!(got.len(), 2, "{}", router.log());
+    assert_eq!(got[1].json["data"]["message_id"], "d3");
+}

@@ -6,26 +6,25 @@
 //! and circuit breaker hold across all of its workers. Every state change is
 //! written to the store, so a restart resumes exactly where it stopped.
 
+mod actor;
+use actor::Actor;
 pub mod control;
 pub mod guard;
 pub mod schedule;
 mod send;
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 
 use crate::config::Destination;
 use crate::metrics::Metrics;
 use crate::store::{Job, Store, StoreResult};
 use crate::time::now_ms;
-use control::{Breaker, BreakerState, Permit, RateLimiter};
-use schedule::{RetrySchedule, Verdict};
+use control::BreakerState;
+use schedule::RetrySchedule;
 pub use send::{Sender, error_chain, parse_retry_after, signature};
 
 /// What the operator sees of one destination.
@@ -50,6 +49,43 @@ pub struct DestinationStatus {
 enum Msg {
     Job(Job),
     Enable,
+    Reconfigure(Box<Settings>),
+    Stop,
+}
+
+/// What a destination's config decides about its deliveries.
+struct Settings {
+    sender: Sender,
+    schedule: RetrySchedule,
+    concurrency: usize,
+    rate: Option<f64>,
+    breaker: crate::config::Breaker,
+    kind: &'static str,
+}
+
+impl Settings {
+    fn of(d: &Destination) -> anyhow::Result<Self> {
+        Ok(match d {
+            Destination::Http(h) => Settings {
+                sender: Sender::http(h)?,
+                schedule: h.schedule.clone(),
+                concurrency: h.concurrency,
+                rate: h.rate_limit,
+                breaker: h.breaker,
+                kind: "http",
+            },
+            // One writer keeps the file in event order; retries for a
+            // full or broken disk back off like an HTTP destination.
+            Destination::File { path } => Settings {
+                sender: Sender::file(path.clone()),
+                schedule: RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
+                concurrency: 1,
+                rate: None,
+                breaker: crate::config::Breaker::default(),
+                kind: "file",
+            },
+        })
+    }
 }
 
 /// Hands jobs to the destination actors.
@@ -112,36 +148,17 @@ impl Dispatcher {
 
     fn spawn_actor(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
         let disabled: HashMap<String, String> = self.store.disabled()?.into_iter().collect();
-        let (sender, schedule, concurrency, rate, breaker, kind) = match d {
-            Destination::Http(h) => (
-                Sender::http(h)?,
-                h.schedule.clone(),
-                h.concurrency,
-                h.rate_limit,
-                h.breaker,
-                "http",
-            ),
-            // One writer keeps the file in event order; retries for a
-            // full or broken disk back off like an HTTP destination.
-            Destination::File { path } => (
-                Sender::file(path.clone()),
-                RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
-                1,
-                None,
-                crate::config::Breaker::default(),
-                "file",
-            ),
-        };
+        let settings = Settings::of(d)?;
         let status = Arc::new(Mutex::new(DestinationStatus {
             name: name.to_owned(),
-            kind,
+            kind: settings.kind,
             breaker: BreakerState::Closed,
             disabled: disabled.get(name).cloned(),
             backlog: 0,
             inflight: 0,
             consecutive_failures: 0,
             probe_in_ms: None,
-            rate_limit: rate,
+            rate_limit: settings.rate,
             oldest_created_at: None,
         }));
         if let Some(why) = disabled.get(name) {
@@ -158,23 +175,14 @@ impl Dispatcher {
                 }
             });
         }
-        let actor = Actor {
-            name: name.to_owned(),
-            sender: Arc::new(sender),
-            schedule,
-            concurrency,
-            limiter: rate.map(|r| RateLimiter::new(r, Instant::now())),
-            rate,
-            instances: 1,
-            breaker: Breaker::new(breaker),
-            disabled: disabled.get(name).cloned(),
-            store: self.store.clone(),
-            metrics: self.metrics.clone(),
-            status: status.clone(),
-            lanes: HashMap::new(),
-            queued: Default::default(),
-            ready: BinaryHeap::new(),
-        };
+        let actor = Actor::new(
+            name,
+            settings,
+            disabled.get(name).cloned(),
+            self.store.clone(),
+            self.metrics.clone(),
+            status.clone(),
+        );
         let task = tokio::spawn(actor.run(rx, self.shutdown.clone()));
         self.tasks
             .lock()
@@ -189,6 +197,38 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_owned(), status);
         Ok(())
+    }
+
+    /// Applies a changed destination (config reload): the actor keeps its
+    /// queue and breaker state; attempts in flight finish with the old
+    /// settings, the next ones use the new.
+    pub fn update(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+        let settings = Settings::of(d)?;
+        let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
+        let q = queues
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("no destination `{name}` is running"))?;
+        q.send(Msg::Reconfigure(Box::new(settings)))
+            .map_err(|_| anyhow::anyhow!("destination `{name}` stopped"))
+    }
+
+    /// Stops a destination removed from the config once its attempts in
+    /// flight are done. Its other jobs stay pending in the store (on a
+    /// shared store, for another instance that still has it) and resume if
+    /// it is configured again.
+    pub fn remove(&self, name: &str) {
+        let q = self
+            .queues
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(q) = q {
+            let _ = q.send(Msg::Stop);
+        }
     }
 
     /// Queues durable jobs for delivery (in id order within a lane). A
@@ -267,253 +307,5 @@ impl Dispatcher {
         for t in tasks {
             let _ = t.await;
         }
-    }
-}
-
-struct Actor {
-    name: String,
-    sender: Arc<Sender>,
-    schedule: RetrySchedule,
-    concurrency: usize,
-    limiter: Option<RateLimiter>,
-    /// The configured limit, split between the instances sharing a store.
-    rate: Option<f64>,
-    instances: usize,
-    breaker: Breaker,
-    disabled: Option<String>,
-    store: Arc<dyn Store>,
-    metrics: Arc<Metrics>,
-    status: Arc<Mutex<DestinationStatus>>,
-    lanes: HashMap<String, VecDeque<Job>>,
-    /// Jobs in all lanes, by (created, id): the count and the oldest.
-    queued: std::collections::BTreeSet<(i64, u64)>,
-    /// Heads of lanes that are not in flight: (due, job id, lane).
-    ready: BinaryHeap<Reverse<(i64, u64, String)>>,
-}
-
-/// A finished attempt: the job, what happened, and whether it was a probe.
-type Done = (Job, crate::store::Attempt, Verdict, bool);
-
-impl Actor {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Msg>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut inflight: JoinSet<Done> = JoinSet::new();
-        loop {
-            let wait = self.launch_due(&mut inflight);
-            self.publish(inflight.len());
-            tokio::select! {
-                msg = rx.recv() => match msg {
-                    Some(Msg::Job(job)) => self.enqueue(job),
-                    Some(Msg::Enable) => {
-                        tracing::info!(destination = %self.name, "destination re-enabled");
-                        self.disabled = None;
-                    }
-                    None => break,
-                },
-                Some(done) = inflight.join_next(), if !inflight.is_empty() => match done {
-                    Ok(done) => self.finish(done),
-                    Err(e) => tracing::error!(destination = %self.name, "delivery task failed: {e}"),
-                },
-                _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => {}
-                _ = shutdown.changed() => break,
-            }
-        }
-        // Let attempts already on the wire finish and record their result.
-        while let Some(done) = inflight.join_next().await {
-            if let Ok(done) = done {
-                self.finish(done);
-            }
-        }
-        self.publish(0);
-    }
-
-    fn publish(&self, inflight: usize) {
-        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        s.breaker = self.breaker.state();
-        s.disabled.clone_from(&self.disabled);
-        s.backlog = self.queued.len();
-        s.oldest_created_at = self.queued.first().map(|(t, _)| *t);
-        s.inflight = inflight;
-        s.consecutive_failures = self.breaker.consecutive_failures();
-        s.probe_in_ms = self
-            .breaker
-            .open_until()
-            .map(|t| t.saturating_duration_since(Instant::now()).as_millis() as u64);
-    }
-
-    fn enqueue(&mut self, job: Job) {
-        let lane = self.lanes.entry(job.lane.clone()).or_default();
-        if lane.iter().any(|j| j.id == job.id) {
-            return;
-        }
-        if lane.is_empty() {
-            self.ready
-                .push(Reverse((job.due_at, job.id, job.lane.clone())));
-        }
-        self.queued.insert((job.created_at, job.id));
-        lane.push_back(job);
-    }
-
-    /// Launches every attempt that is due and allowed; returns how long to
-    /// sleep before something may become launchable (`None`: only a new
-    /// job, a finished attempt or an enable can change anything).
-    fn launch_due(&mut self, inflight: &mut JoinSet<Done>) -> Option<Duration> {
-        if self.disabled.is_some() {
-            return None;
-        }
-        let instances = self.store.instances();
-        if instances != self.instances {
-            self.instances = instances;
-            self.limiter = self
-                .rate
-                .map(|r| RateLimiter::new(r / instances as f64, Instant::now()));
-        }
-        while inflight.len() < self.concurrency {
-            let Reverse((due, _, _)) = self.ready.peek()?;
-            let now_wall = now_ms();
-            if *due > now_wall {
-                return Some(Duration::from_millis((*due - now_wall) as u64));
-            }
-            let now = Instant::now();
-            let probe = match self.breaker.permit(now) {
-                Permit::Go => false,
-                Permit::Probe => true,
-                Permit::Wait(until) => return until.map(|t| t.saturating_duration_since(now)),
-            };
-            if let Some(limiter) = &mut self.limiter
-                && let Err(wait) = limiter.take(now)
-            {
-                return Some(wait);
-            }
-            let Reverse((_, id, lane)) = self.ready.pop()?;
-            let Some(job) = self
-                .lanes
-                .get(&lane)
-                .and_then(|l| l.front())
-                .filter(|j| j.id == id)
-                .cloned()
-            else {
-                continue;
-            };
-            if probe {
-                self.breaker.probing();
-                tracing::info!(destination = %self.name, job = job.id, event = %job.event_id, "circuit breaker: probing");
-            }
-            let sender = self.sender.clone();
-            inflight.spawn(async move {
-                let (attempt, verdict) = sender.attempt(&job).await;
-                (job, attempt, verdict, probe)
-            });
-        }
-        None
-    }
-
-    fn finish(&mut self, (mut job, attempt, verdict, probe): Done) {
-        let outcome = match verdict {
-            Verdict::Delivered => "delivered",
-            Verdict::Retry(_) => "retry",
-            Verdict::GiveUp => "rejected",
-            Verdict::Disable => "gone",
-        };
-        self.metrics.delivery(&self.name, outcome);
-        self.metrics
-            .delivery_latency(&self.name, attempt.latency_ms as f64 / 1000.0);
-        let status = attempt.status;
-        // One line per attempt, with the job, its event and the
-        // destination: the end of a callback's trail in the log.
-        let (n, latency_ms) = (job.attempts.len() + 1, attempt.latency_ms);
-        let (job_id, event) = (job.id, job.event_id.as_str());
-        let error = attempt.error.as_deref().unwrap_or("");
-        match verdict {
-            Verdict::Delivered => {
-                tracing::info!(destination = %self.name, job = job_id, event, attempt = n, status, latency_ms, "delivered")
-            }
-            _ => {
-                tracing::info!(destination = %self.name, job = job_id, event, attempt = n, status, latency_ms, error, outcome, "attempt failed")
-            }
-        }
-        job.attempts.push(attempt);
-        // A 4xx answer means the destination is up: only transport errors,
-        // 5xx and throttling count against the breaker.
-        let healthy = !matches!(verdict, Verdict::Retry(_));
-        if self.breaker.record(healthy, probe, Instant::now()) {
-            match self.breaker.state() {
-                BreakerState::Open => tracing::warn!(
-                    destination = %self.name,
-                    failures = self.breaker.consecutive_failures(),
-                    "circuit breaker open: deliveries paused, jobs wait"
-                ),
-                state => {
-                    tracing::info!(destination = %self.name, ?state, "circuit breaker closed: delivering again")
-                }
-            }
-        }
-        let result = match verdict {
-            Verdict::Delivered => self.store.complete_job(&job),
-            Verdict::Disable => {
-                let why = format!("410 Gone at {}", crate::time::Rfc3339(now_ms()));
-                tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
-                if let Err(e) = self.store.set_disabled(&self.name, Some(&why)) {
-                    tracing::error!(destination = %self.name, "cannot record disabled state: {e}");
-                }
-                self.disabled = Some(why);
-                return self.requeue_head(job);
-            }
-            Verdict::Retry(after) => {
-                // A failed probe is the breaker's business: the job keeps
-                // its place in the schedule.
-                let delay = if probe {
-                    Some(Duration::ZERO)
-                } else {
-                    job.retries += 1;
-                    after.or_else(|| {
-                        self.schedule
-                            .delay(job.retries as usize, rand::random::<f64>())
-                    })
-                };
-                if let Some(delay) = delay {
-                    job.due_at = now_ms() + delay.as_millis() as i64;
-                    return self.requeue_head(job);
-                }
-                tracing::warn!(destination = %self.name, job = job.id, event = %job.event_id, attempts = job.attempts.len(), last_status = ?status, "delivery dead-lettered");
-                self.metrics.delivery(&self.name, "dead");
-                self.store.bury_job(&job)
-            }
-            Verdict::GiveUp => {
-                tracing::warn!(destination = %self.name, job = job.id, event = %job.event_id, ?status, "delivery refused by the destination; dead-lettered");
-                self.metrics.delivery(&self.name, "dead");
-                self.store.bury_job(&job)
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record delivery result: {e}");
-        }
-        // The lane moves on to its next job.
-        if let Some(lane) = self.lanes.get_mut(&job.lane) {
-            lane.pop_front();
-            self.queued.remove(&(job.created_at, job.id));
-            match lane.front() {
-                Some(next) => self
-                    .ready
-                    .push(Reverse((next.due_at, next.id, next.lane.clone()))),
-                None => {
-                    self.lanes.remove(&job.lane);
-                }
-            }
-        }
-    }
-
-    /// Records the attempt and puts the job back at the head of its lane.
-    fn requeue_head(&mut self, job: Job) {
-        if let Err(e) = self.store.retry_job(&job) {
-            tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record retry: {e}");
-        }
-        if let Some(front) = self.lanes.get_mut(&job.lane).and_then(|l| l.front_mut()) {
-            *front = job.clone();
-        }
-        self.ready.push(Reverse((job.due_at, job.id, job.lane)));
     }
 }

@@ -172,7 +172,7 @@ impl JetStreamStore {
 
     /// Lets the background writes finish, then hands back what this
     /// instance holds (instead of after the lease).
-    fn release(&self) {
+    fn release_held(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         while self.pending.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
@@ -195,7 +195,7 @@ impl Drop for JetStreamStore {
     /// Hands back what this instance still holds, then stops the store's
     /// runtime.
     fn drop(&mut self) {
-        self.release();
+        self.release_held();
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
@@ -465,7 +465,15 @@ impl Store for JetStreamStore {
     }
 
     fn close(&self) {
-        self.release();
+        self.release_held();
+    }
+
+    fn release(&self, job: &Job) {
+        let (feeds, id) = (self.feeds.clone(), job.id);
+        self.background("release job", async move {
+            feeds.release_one(id).await;
+            Ok(())
+        });
     }
 
     fn prefetch(&self, events: &[Event]) -> Prefetch {

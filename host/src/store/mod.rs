@@ -205,6 +205,9 @@ pub trait Store: Send + Sync + 'static {
     fn instances(&self) -> usize {
         1
     }
+    /// A shared store's job that this instance will not deliver after all
+    /// (its destination was removed here): back to the queue for others.
+    fn release(&self, _job: &Job) {}
     /// At shutdown, after the last delivery attempt: a shared store hands
     /// the jobs this instance holds back to the others at once.
     fn close(&self) {}

@@ -80,6 +80,19 @@ impl Feeds {
         acked
     }
 
+    /// Gives one held job back for any instance to take now.
+    pub(super) async fn release_one(&self, id: u64) {
+        let held = self
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        if let Some(h) = held {
+            let _ = h.message.ack_with(AckKind::Nak(None)).await;
+            let _ = h.next.send(());
+        }
+    }
+
     /// On shutdown: gives every held job back for another instance to take
     /// now rather than after the lease.
     pub(super) async fn release_all(&self, nats: &Nats) {
@@ -188,7 +201,10 @@ pub(super) async fn run(
             {
                 match take(&nats, &feeds, Arc::new(message)).await {
                     Ok(Some((job, next))) => {
+                        let id = job.id;
                         if tx.send(job).is_err() {
+                            // The destination is gone here: others may have it.
+                            feeds.release_one(id).await;
                             return;
                         }
                         // The shard waits for this job: one message's
