@@ -15,7 +15,9 @@
 //! 5. `cluster`: one router on sled, then 1, 2 and 3 routers sharing one
 //!    nats-server (the JetStream store), acks per second (`cluster.rs`).
 //!
-//! `bench NAME` runs one part. Not in the default run: `bench http`, the
+//! `bench NAME` runs one part. Not in the default run: `bench soak`, a
+//! steady load for `BENCH_SOAK` seconds (60) showing the store's size
+//! level off under retention (`soak.rs`); `bench http`, the
 //! original Twilio-only HTTP comparison (`http.rs`, superseded by
 //! `compare`), and `bench perf [mix|twilio] [BYTES]`, a CPU profile of the
 //! router at peak (`perf.rs`). `bench bare` (internal) runs the bare server
@@ -31,6 +33,7 @@ mod plugin;
 mod procs;
 mod reqs;
 mod scale;
+mod soak;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -70,11 +73,12 @@ fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let part = match only {
         None => None,
-        Some(p @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf" | "cluster")) => {
-            Some(p)
-        }
+        Some(
+            p
+            @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf" | "cluster" | "soak"),
+        ) => Some(p),
         Some(other) => anyhow::bail!(
-            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, http, perf (none: {DEFAULT:?})"
+            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, http, perf (none: {DEFAULT:?})"
         ),
     };
     // A part run by the default run below prints no title of its own.
@@ -104,6 +108,7 @@ fn main() -> anyhow::Result<()> {
         Some("delivery") => rt.block_on(delivery::bench(&root))?,
         Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,
         Some("cluster") => rt.block_on(cluster::bench(&root))?,
+        Some("soak") => rt.block_on(soak::bench(&root))?,
         Some(_) => plugin::bench(&root)?,
     }
     Ok(())
