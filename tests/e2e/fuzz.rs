@@ -98,14 +98,7 @@ fn fixture_config(plugin: &str) -> Vec<(String, String)> {
 
 /// Real fixtures of a plugin, as requests (the base that gets mutated).
 fn fixture_requests(plugin: &str) -> Vec<switchboard_plugin_sdk::fixture::Fixture> {
-    let dir = root().join("plugins").join(plugin).join("fixtures");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "http"))
-        .collect();
-    files.sort();
-    files
+    fixtures(plugin)
         .into_iter()
         .filter_map(|f| switchboard_plugin_sdk::fixture::Fixture::load(f).ok())
         .collect()

@@ -27,17 +27,6 @@ pub fn provider_plugins() -> Vec<String> {
     names
 }
 
-fn fixtures(plugin: &str) -> Vec<PathBuf> {
-    let dir = root().join("plugins").join(plugin).join("fixtures");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "http"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// `switchboard plugin test` over a plugin's fixtures, by file name.
 fn plugin_test(plugin: &str, files: &[PathBuf]) -> BTreeMap<String, Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))

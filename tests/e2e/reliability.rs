@@ -29,6 +29,19 @@ fn try_send(addr: SocketAddr, req: &[u8]) -> Option<u16> {
     head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
+/// Every acknowledged message id is in the router's store; returns what is stored.
+fn assert_all_stored(acked: &BTreeSet<String>, router: &Router) -> BTreeSet<String> {
+    let stored = stored_message_ids(router);
+    let missing: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged, not stored: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    stored
+}
+
 /// Message ids of every accepted capture in the store, paging the admin API.
 fn stored_message_ids(router: &Router) -> BTreeSet<String> {
     use base64::Engine as _;
@@ -135,14 +148,7 @@ fn sigkill_at_random_moments_loses_no_acknowledged_callback() {
     assert!(acked.len() > 100, "too little load: {} acked", acked.len());
 
     // Every acknowledged callback is in the store ...
-    let stored = stored_message_ids(router);
-    let missing: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged, not stored: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(20)]
-    );
+    let stored = assert_all_stored(&acked, router);
     // ... and its event reaches the destination.
     let message_of = |r: &Received| {
         r.json["data"]["message_id"]

@@ -544,3 +544,15 @@ pub fn sink_destination(url: &str, settings: &str) -> String {
          [[routes]]\nname = \"all\"\nto = [\"sink\"]\n"
     )
 }
+
+/// A plugin's fixture files (`plugins/NAME/fixtures/*.http`), sorted.
+pub fn fixtures(plugin: &str) -> Vec<PathBuf> {
+    let dir = root().join("plugins").join(plugin).join("fixtures");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "http"))
+        .collect();
+    files.sort();
+    files
+}

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::{stored_message_ids, wait_until};
+use super::{assert_all_stored, wait_until};
 use crate::support::*;
 
 /// A small ext4 file system on a loop device, mounted for the test (we run
@@ -253,14 +253,7 @@ fn a_full_or_read_only_data_dir_stops_acknowledgements_until_space_returns() {
     // is in the store, and delivered.
     router.kill9();
     let router = Router::spawn(dir);
-    let stored = stored_message_ids(&router);
-    let missing: Vec<_> = acked.difference(&stored).collect();
-    assert!(
-        missing.is_empty(),
-        "{} acknowledged, not stored: {:?}",
-        missing.len(),
-        &missing[..missing.len().min(20)]
-    );
+    assert_all_stored(&acked, &router);
     let got = wait_until(Duration::from_secs(15), || {
         let got: BTreeSet<String> = sink
             .events()
