@@ -145,6 +145,9 @@ pub struct Compacted {
     pub captures: usize,
     pub events: usize,
     pub delivered: usize,
+    /// The database was rotated to give the space back: sizes before and
+    /// after, in bytes (sled only).
+    pub rotated: Option<(u64, u64)>,
 }
 
 /// The storage engine.

@@ -6,6 +6,7 @@
 //! restart (`engine.rs`).
 
 mod engine;
+mod rotate;
 #[cfg(test)]
 mod tests;
 
@@ -15,7 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use self::engine::{Msg, Open, Shared};
+use self::engine::{Msg, Open, Shared, Writer};
+pub use self::rotate::Rotated;
 use super::*;
 
 // One tree, keys prefixed by record type.
@@ -79,19 +81,44 @@ impl SledStore {
         StoreError::Io(e.to_string())
     }
 
-    fn insert(&self, db: &Open, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
-        db.tree
+    /// The open database for a call that writes (see `rotate.rs`).
+    fn writer(&self) -> StoreResult<Writer<'_>> {
+        self.shared.writer()
+    }
+
+    fn insert(&self, w: &Writer, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
+        let value = sled::IVec::from(value);
+        if let Some(next) = &*w.next
+            && next.tree.insert(&key, value.clone()).is_err()
+        {
+            next.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        w.open
+            .tree
             .insert(key, value)
             .map(|_| ())
-            .map_err(|e| self.fail(db, e))
+            .map_err(|e| self.fail(&w.open, e))
     }
 
     /// Removes `key`; whether it was there.
-    fn remove(&self, db: &Open, key: impl AsRef<[u8]>) -> StoreResult<bool> {
-        db.tree
+    fn remove(&self, w: &Writer, key: impl AsRef<[u8]>) -> StoreResult<bool> {
+        if let Some(next) = &*w.next
+            && next.tree.remove(key.as_ref()).is_err()
+        {
+            next.failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        w.open
+            .tree
             .remove(key)
             .map(|v| v.is_some())
-            .map_err(|e| self.fail(db, e))
+            .map_err(|e| self.fail(&w.open, e))
+    }
+
+    /// Rotates the database now (see `rotate.rs`); tests and `bench` use it.
+    pub fn rotate(&self) -> StoreResult<Rotated> {
+        rotate::rotate(&self.shared)
     }
 
     fn contains(&self, db: &Open, key: Vec<u8>) -> StoreResult<bool> {
@@ -140,9 +167,9 @@ impl SledStore {
     /// sled serializes batches against every other write, which stalled
     /// the callbacks' commits behind deliveries.)
     fn move_job(&self, job: &Job, from: u8, to: u8) -> StoreResult<()> {
-        let db = self.db()?;
-        self.insert(&db, id_key(to, job.id), encode(job)?)?;
-        self.remove(&db, id_key(from, job.id)).map(|_| ())
+        let w = self.writer()?;
+        self.insert(&w, id_key(to, job.id), encode(job)?)?;
+        self.remove(&w, id_key(from, job.id)).map(|_| ())
     }
 }
 
@@ -179,11 +206,13 @@ impl Store for SledStore {
     fn next_id(&self) -> StoreResult<u64> {
         // sled persists the counter ahead of use, so ids never repeat after
         // a crash or a reopen (they may skip).
-        let db = self.db()?;
-        db.db
+        // Under the gate: a rotation sets the next database's id base.
+        let w = self.writer()?;
+        w.open
+            .db
             .generate_id()
-            .map(|id| id + 1)
-            .map_err(|e| self.fail(&db, e))
+            .map(|id| w.open.id_base + id + 1)
+            .map_err(|e| self.fail(&w.open, e))
     }
 
     /// Inserts one by one, in an order that makes every crash prefix safe,
@@ -198,20 +227,20 @@ impl Store for SledStore {
     /// capture. sled recovers a prefix of its log, so this order holds, and
     /// a reopen after an I/O fault is recovery from the same log.
     fn commit(&self, batch: Batch) -> StoreResult<Durable> {
-        let db = self.db()?;
+        let w = self.writer()?;
         for j in &batch.jobs {
-            self.insert(&db, id_key(JOB, j.id), encode(j)?)?;
+            self.insert(&w, id_key(JOB, j.id), encode(j)?)?;
         }
         for ((provider, message), s) in &batch.states {
-            self.insert(&db, str_key(STATE, &[provider, message]), encode(s)?)?;
+            self.insert(&w, str_key(STATE, &[provider, message]), encode(s)?)?;
         }
         for e in &batch.events {
-            self.insert(&db, str_key(EVENT, &[&e.event.id]), encode(e)?)?;
+            self.insert(&w, str_key(EVENT, &[&e.event.id]), encode(e)?)?;
         }
         for c in &batch.captures {
-            self.insert(&db, id_key(CAPTURE, c.id), encode(c)?)?;
+            self.insert(&w, id_key(CAPTURE, c.id), encode(c)?)?;
         }
-        Ok(self.durable(db.generation))
+        Ok(self.durable(w.open.generation))
     }
 
     fn flush(&self) -> Durable {
@@ -255,7 +284,7 @@ impl Store for SledStore {
             let done = self.contains(&db, id_key(DELIVERED, job.id))?
                 || self.contains(&db, id_key(DEAD, job.id))?;
             if done {
-                self.remove(&db, id_key(JOB, job.id))?;
+                self.remove(&self.writer()?, id_key(JOB, job.id))?;
             } else {
                 out.push(job);
             }
@@ -264,8 +293,7 @@ impl Store for SledStore {
     }
 
     fn retry_job(&self, job: &Job) -> StoreResult<()> {
-        let db = self.db()?;
-        self.insert(&db, id_key(JOB, job.id), encode(job)?)
+        self.insert(&self.writer()?, id_key(JOB, job.id), encode(job)?)
     }
 
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
@@ -306,12 +334,15 @@ impl Store for SledStore {
             if c.received_at >= cutoff_ms {
                 break;
             }
+            // A writer per record: a long hold of the gate would stall a
+            // rotation and, behind it, every writer.
+            let w = self.writer()?;
             for id in &c.events {
-                if self.remove(&db, str_key(EVENT, &[id]))? {
+                if self.remove(&w, str_key(EVENT, &[id]))? {
                     done.events += 1;
                 }
             }
-            self.remove(&db, k)?;
+            self.remove(&w, k)?;
             done.captures += 1;
         }
         for kv in db.tree.scan_prefix([DELIVERED]) {
@@ -320,8 +351,13 @@ impl Store for SledStore {
             if j.created_at >= cutoff_ms {
                 break;
             }
-            self.remove(&db, k)?;
+            self.remove(&self.writer()?, k)?;
             done.delivered += 1;
+        }
+        drop(db);
+        // Deleting gives no space back in sled: rotate when it has grown.
+        if let Ok(Some(r)) = rotate::rotate_if_grown(&self.shared) {
+            done.rotated = Some((r.before, r.after));
         }
         Ok(done)
     }
@@ -332,12 +368,12 @@ impl Store for SledStore {
     }
 
     fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()> {
-        let db = self.db()?;
+        let w = self.writer()?;
         let mut key = vec![DISABLED];
         key.extend_from_slice(destination.as_bytes());
         match reason {
-            Some(r) => self.insert(&db, key, encode(&r)?),
-            None => self.remove(&db, key).map(|_| ()),
+            Some(r) => self.insert(&w, key, encode(&r)?),
+            None => self.remove(&w, key).map(|_| ()),
         }
     }
 

@@ -18,12 +18,14 @@
 //! if the flush that succeeded was of the database it wrote to.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::rotate::{current_name, remove_leftovers};
 use crate::store::{StoreError, StoreResult};
 
 pub(super) type Waiter = oneshot::Sender<StoreResult<()>>;
@@ -41,27 +43,110 @@ pub(super) enum Msg {
 }
 
 /// One open sled database. Every store call borrows it for its duration;
-/// only the flusher replaces it.
+/// only the flusher (after a fault) and a rotation replace it.
 pub(super) struct Open {
     pub db: sled::Db,
     pub tree: sled::Tree,
     pub generation: u64,
+    /// Its directory's name in the data dir (`db`, then `db.1`, `db.2`, ...
+    /// as rotations replace it).
+    pub name: String,
+    /// Added to sled's id counter, which starts from zero in every
+    /// database: ids keep growing across rotations.
+    pub id_base: u64,
+}
+
+/// The database a rotation is filling: every write goes to it as well.
+pub(super) struct Next {
+    pub tree: sled::Tree,
+    /// A write to it failed: the rotation gives up (the open database,
+    /// which has every write, stays).
+    pub failed: AtomicBool,
 }
 
 /// The database as the store and its flusher share it: open, or closed
 /// after a fault (with the reason) until the flusher reopens it.
 pub(super) struct Shared {
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     current: RwLock<Result<Arc<Open>, String>>,
+    /// Writers hold it shared for each call that writes; a rotation holds
+    /// it exclusively while it copies a chunk and when it swaps databases.
+    pub(super) gate: RwLock<Option<Next>>,
+    next_generation: AtomicU64,
+    /// Generations a rotation retired: everything written to them was
+    /// flushed into their successor before the swap.
+    retired: Mutex<Vec<u64>>,
+    /// Size on disk after the last open or rotation (0: never rotated
+    /// since start, so a bloated database is rotated once it is large).
+    pub(super) baseline: AtomicU64,
+}
+
+/// A writing call's hold on the database: shared on the gate, so no
+/// rotation swaps or copies in the middle of the call.
+pub(super) struct Writer<'a> {
+    pub next: RwLockReadGuard<'a, Option<Next>>,
+    pub open: Arc<Open>,
 }
 
 impl Shared {
     pub fn open(dir: &Path) -> StoreResult<Arc<Shared>> {
-        let first = open_db(dir, 1)?;
+        let name = current_name(dir)?;
+        remove_leftovers(dir, &name);
+        let first = open_db(dir, &name, 1)?;
         Ok(Arc::new(Shared {
             dir: dir.to_owned(),
             current: RwLock::new(Ok(Arc::new(first))),
+            gate: RwLock::new(None),
+            next_generation: AtomicU64::new(2),
+            retired: Mutex::new(Vec::new()),
+            baseline: AtomicU64::new(0),
         }))
+    }
+
+    pub fn writer(&self) -> StoreResult<Writer<'_>> {
+        let next = self.gate.read().unwrap_or_else(|p| p.into_inner());
+        let open = self.get()?;
+        Ok(Writer { next, open })
+    }
+
+    pub fn new_generation(&self) -> u64 {
+        self.next_generation.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Makes `next` the open database in place of generation `old`, once
+    /// `commit` (which names it in `CURRENT`) succeeded. The caller holds
+    /// the gate exclusively and has flushed `next`; the lock held here
+    /// keeps the flusher from reopening the old one meanwhile.
+    pub(super) fn swap(
+        &self,
+        old: u64,
+        next: Open,
+        commit: impl FnOnce() -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if !matches!(&*current, Ok(o) if o.generation == old) {
+            return Err(StoreError::Io(
+                "the store was reopened after a fault during the rotation".into(),
+            ));
+        }
+        commit()?;
+        *current = Ok(Arc::new(next));
+        let mut retired = self.retired.lock().unwrap_or_else(|p| p.into_inner());
+        retired.push(old);
+        let len = retired.len();
+        retired.drain(..len.saturating_sub(64));
+        Ok(())
+    }
+
+    /// Whether a flush of `generation` is covered: the open one is flushed
+    /// by the flusher; a rotated one was flushed into its successor.
+    fn covered(&self, generation: u64, open: u64) -> bool {
+        generation == open
+            || self
+                .retired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&generation)
     }
 
     /// The open database, or why there is none right now.
@@ -81,34 +166,53 @@ impl Shared {
     }
 }
 
-fn open_db(dir: &Path, generation: u64) -> StoreResult<Open> {
-    let err = |e: sled::Error| StoreError::Io(format!("{}: {e}", dir.display()));
+/// The key, in sled's default tree, of the id base.
+const ID_BASE: &[u8] = b"id_base";
+pub(super) fn open_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Open> {
+    let path = dir.join(name);
+    let err = |e: sled::Error| StoreError::Io(format!("{}: {e}", path.display()));
     let db = sled::Config::new()
-        .path(dir.join("db"))
+        .path(&path)
         .cache_capacity(64 << 20)
         .flush_every_ms(Some(1000))
         .open()
         .map_err(err)?;
     let tree = db.open_tree("switchboard").map_err(err)?;
+    let id_base = match db.get(ID_BASE).map_err(err)? {
+        Some(v) => <[u8; 8]>::try_from(v.as_ref())
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                key: "id_base".into(),
+                reason: format!("{} bytes, want 8", v.len()),
+            })?,
+        None => 0,
+    };
     Ok(Open {
         db,
         tree,
         generation,
+        name: name.to_owned(),
+        id_base,
     })
+}
+
+/// Records in `db` the id base it starts from (before it is flushed).
+pub(super) fn set_id_base(db: &sled::Db, base: u64) -> sled::Result<()> {
+    db.insert(ID_BASE, &base.to_be_bytes()).map(|_| ())
 }
 
 /// Opens the database closed after a fault. It must still be there: if it
 /// is gone, the data volume is most likely unmounted, and an empty
 /// database created in the mount point would take writes that the volume,
 /// once mounted again, hides.
-fn reopen_db(dir: &Path, generation: u64) -> StoreResult<Open> {
-    if !dir.join("db").join("db").is_file() {
+fn reopen_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Open> {
+    if !dir.join(name).join("db").is_file() {
         return Err(StoreError::Io(format!(
             "{}: the database is gone (data volume unmounted?)",
             dir.display()
         )));
     }
-    open_db(dir, generation)
+    open_db(dir, name, generation)
 }
 
 /// Starts the flusher. It holds the shared slot, never a database of its
@@ -151,7 +255,7 @@ fn flusher(shared: &Shared, rx: &mpsc::Receiver<Msg>) {
             open.db.flush().map(|_| ()).map_err(|e| e.to_string())
         };
         for (generation, w) in waiters {
-            let r = if generation == open.generation {
+            let r = if shared.covered(generation, open.generation) {
                 result.clone()
             } else {
                 Err("written to a database closed after an I/O error: not durable".into())
@@ -182,7 +286,6 @@ fn reopen(shared: &Shared, rx: &mpsc::Receiver<Msg>, why: &str, backoff: &mut Du
     let dir = shared.dir.display().to_string();
     tracing::error!(%dir, "store I/O failed ({why}): nothing is acknowledged until it can be reopened");
     let mut old = shared.replace(Err(why.to_owned()));
-    let generation = old.as_ref().map_or(0, |o| o.generation);
     let started = Instant::now();
     let mut warned = false;
     while let Some(o) = old.take() {
@@ -208,7 +311,9 @@ fn reopen(shared: &Shared, rx: &mpsc::Receiver<Msg>, why: &str, backoff: &mut Du
             return false;
         }
         *backoff = (*backoff * 2).min(RETRY_MAX);
-        match reopen_db(&shared.dir, generation + 1) {
+        let reopened = current_name(&shared.dir)
+            .and_then(|name| reopen_db(&shared.dir, &name, shared.new_generation()));
+        match reopened {
             Ok(open) => {
                 shared.replace(Ok(Arc::new(open)));
                 let after_ms = started.elapsed().as_millis() as u64;
