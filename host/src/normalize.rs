@@ -84,7 +84,8 @@ pub fn classify(
         };
         if advances(prev, state) {
             if state != State::Unknown {
-                states.insert(key, MessageState { state });
+                let at = crate::time::now_ms();
+                states.insert(key, MessageState { state, at });
             }
             out.push(Verdict::Fresh(event));
         } else {

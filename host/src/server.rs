@@ -175,6 +175,7 @@ async fn retention(store: Arc<dyn Store>, keep: Duration, mut stop: watch::Recei
                     captures = done.captures,
                     events = done.events,
                     delivered = done.delivered,
+                    states = done.states,
                     rotated = ?done.rotated,
                     "retention: old records deleted"
                 )

@@ -20,9 +20,12 @@ const ROUND: Duration = Duration::from_secs(5);
 /// Starts the router and returns it with its admin address.
 fn start(root: &Path, dir: &Path) -> anyhow::Result<(Proc, SocketAddr)> {
     use std::io::BufRead;
+    // Its log at info: the store's rotations are printed at the end.
+    let log = std::fs::File::create(dir.join("router.log"))?;
     let mut child = router_cmd(root, dir, "data")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()?;
     let out = child
         .stdout
@@ -65,7 +68,7 @@ pub(crate) async fn bench(root: &Path) -> anyhow::Result<()> {
             .unwrap_or(default)
     };
     let secs = env("BENCH_SOAK", 60);
-    let rate = env("BENCH_SOAK_rate", 2000) as f64;
+    let rate = env("BENCH_SOAK_RATE", 2000) as f64;
     let me = std::env::current_exe()?;
     let sink = spawn(Command::new(&me).arg("bare"))?;
     let tmp = tempfile::tempdir()?;
@@ -77,8 +80,8 @@ pub(crate) async fn bench(root: &Path) -> anyhow::Result<()> {
     let (router, admin) = start(root, &dir)?;
 
     println!("## Soak: {rate:.0} callbacks/s for {secs} s, retention 10 s\n");
-    println!("| after s | callbacks acked | store MB | router RSS MB | errors |");
-    println!("|---:|---:|---:|---:|---:|");
+    println!("| after s | callbacks acked | store MB | data dir MB | router RSS MB | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|");
     let started = Instant::now();
     let (mut acked, mut errors) = (0usize, 0usize);
     let rounds = secs.div_ceil(ROUND.as_secs()).max(1);
@@ -89,12 +92,39 @@ pub(crate) async fn bench(root: &Path) -> anyhow::Result<()> {
         acked += run.ok;
         errors += run.errors;
         let mb = store_bytes(admin)? as f64 / (1 << 20) as f64;
+        let dir_mb = dir_bytes(&dir.join("data")) as f64 / (1 << 20) as f64;
         println!(
-            "| {:.0} | {acked} | {mb:.1} | {:.0} | {errors} |",
+            "| {:.0} | {acked} | {mb:.1} | {dir_mb:.1} | {:.0} | {errors} |",
             started.elapsed().as_secs_f64(),
             rss_mb(&tree(router.0.id()))
         );
     }
     println!();
+    let log = std::fs::read_to_string(dir.join("router.log"))?;
+    let rotations: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("store rotated"))
+        .collect();
+    println!("{} store rotations; the last ones:", rotations.len());
+    for l in rotations.iter().rev().take(3).rev() {
+        println!("    {}", l.trim());
+    }
+    println!();
     Ok(())
+}
+
+/// Bytes of every file under `dir` (the store's size as `du` sees it,
+/// databases being rotated out included).
+fn dir_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

@@ -94,6 +94,11 @@ pub struct StoredEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageState {
     pub state: State,
+    /// When it was recorded (ms): retention forgets states older than
+    /// `store.retention`, as it forgets the events that dedup relies on.
+    /// 0 in records of versions before it; retention stamps those.
+    #[serde(default)]
+    pub at: i64,
 }
 
 /// One (event, destination) delivery.
@@ -145,6 +150,7 @@ pub struct Compacted {
     pub captures: usize,
     pub events: usize,
     pub delivered: usize,
+    pub states: usize,
     /// The database was rotated to give the space back: sizes before and
     /// after, in bytes (sled only).
     pub rotated: Option<(u64, u64)>,

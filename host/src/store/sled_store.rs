@@ -354,6 +354,21 @@ impl Store for SledStore {
             self.remove(&self.writer()?, k)?;
             done.delivered += 1;
         }
+        // Message states: keyed by message, so every one is read.
+        for kv in db.tree.scan_prefix([STATE]) {
+            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
+            let mut s: MessageState = decode(&k, &v)?;
+            let w = self.writer()?;
+            if s.at == 0 {
+                // From a version that did not stamp them: kept one more
+                // retention period from now.
+                s.at = crate::time::now_ms();
+                self.insert(&w, k.to_vec(), encode(&s)?)?;
+            } else if s.at < cutoff_ms {
+                self.remove(&w, k)?;
+                done.states += 1;
+            }
+        }
         drop(db);
         // Deleting gives no space back in sled: rotate when it has grown.
         if let Ok(Some(r)) = rotate::rotate_if_grown(&self.shared) {

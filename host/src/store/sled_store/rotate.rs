@@ -33,7 +33,7 @@ use crate::store::{StoreError, StoreResult};
 /// No rotation below this size: a small database is not worth copying.
 pub const FLOOR: u64 = 128 << 20;
 /// Rotate once the file is this many times its size after the last one.
-pub const FACTOR: u64 = 4;
+pub const FACTOR: u64 = 2;
 /// Records copied per hold of the exclusive gate (a few ms of writes wait).
 const CHUNK: usize = 2000;
 

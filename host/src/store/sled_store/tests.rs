@@ -125,7 +125,7 @@ async fn a_move_cut_short_by_a_crash_is_not_delivered_again() {
 }
 
 #[tokio::test]
-async fn compaction_removes_old_captures_events_and_delivered_records_only() {
+async fn compaction_removes_old_captures_events_delivered_records_and_states_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(dir.path()).unwrap();
     let mut old = capture(1);
@@ -141,6 +141,12 @@ async fn compaction_removes_old_captures_events_and_delivered_records_only() {
     s.commit(Batch {
         captures: vec![old, new],
         jobs: vec![delivered_old.clone(), delivered_new.clone(), pending],
+        states: [("SMold", 100), ("SMnew", 5_000)]
+            .map(|(m, at)| {
+                let state = crate::event::State::Delivered;
+                (("twilio".into(), m.into()), MessageState { state, at })
+            })
+            .into(),
         ..Batch::default()
     })
     .unwrap()
@@ -151,6 +157,15 @@ async fn compaction_removes_old_captures_events_and_delivered_records_only() {
         .tree
         .insert(str_key(EVENT, &["evt_old"]), b"{}".to_vec())
         .unwrap();
+    // A state as versions before `at` wrote it.
+    let mut legacy = serde_json::to_value(s.message_state("twilio", "SMnew").unwrap()).unwrap();
+    legacy.as_object_mut().unwrap().remove("at");
+    let key = str_key(STATE, &["twilio", "SMlegacy"]);
+    let db = s.db().unwrap();
+    db.tree
+        .insert(key, serde_json::to_vec(&legacy).unwrap())
+        .unwrap();
+    drop(db);
     s.complete_job(&delivered_old).unwrap();
     s.complete_job(&delivered_new).unwrap();
     let done = s.compact(1_000).unwrap();
@@ -160,9 +175,14 @@ async fn compaction_removes_old_captures_events_and_delivered_records_only() {
             captures: 1,
             events: 1,
             delivered: 1,
+            states: 1,
             rotated: None,
         }
     );
+    assert!(s.message_state("twilio", "SMold").unwrap().is_none());
+    assert!(s.message_state("twilio", "SMnew").unwrap().is_some());
+    let legacy = s.message_state("twilio", "SMlegacy").unwrap().unwrap();
+    assert!(legacy.at > 5_000, "stamped, kept one more retention period");
     assert!(s.capture(1).unwrap().is_none() && s.capture(2).unwrap().is_some());
     assert_eq!(s.pending_jobs().unwrap().len(), 1);
     assert_eq!(s.compact(1_000).unwrap(), Compacted::default());
