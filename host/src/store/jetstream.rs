@@ -9,9 +9,9 @@
 //!   shard is a hash of its lane (message id), so one message's jobs stay
 //!   in order; each shard has one durable consumer with one message in
 //!   flight, held by whichever instance pulled it (see `feed`).
-//! - key-value buckets `switchboard-captures`, `-events`, `-delivered`
-//!   (kept for `store.retention`: JetStream's max age is the compaction),
-//!   `-states`, `-retries` (attempts of a job in flight, so another
+//! - key-value buckets `switchboard-captures`, `-events`, `-delivered`,
+//!   `-states` (kept for `store.retention`: JetStream's max age is the
+//!   compaction), `-retries` (attempts of a job in flight, so another
 //!   instance resumes its schedule), `-dead`, `-meta` (id leases, disabled
 //!   destinations) and `-instances` (heartbeats, for splitting rate limits).
 //!

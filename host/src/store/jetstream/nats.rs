@@ -83,7 +83,7 @@ impl Nats {
             captures: open_bucket(&js, bucket("captures", retention)).await?,
             events: open_bucket(&js, bucket("events", retention)).await?,
             delivered: open_bucket(&js, bucket("delivered", retention)).await?,
-            states: open_bucket(&js, bucket("states", forever)).await?,
+            states: open_bucket(&js, bucket("states", retention)).await?,
             retries: open_bucket(&js, bucket("retries", forever)).await?,
             dead: open_bucket(&js, bucket("dead", forever)).await?,
             meta: open_bucket(&js, bucket("meta", forever)).await?,
