@@ -1,39 +1,20 @@
 use super::*;
 use switchboard_plugin_sdk::gateway::STATUSES;
 use switchboard_plugin_sdk::status::map_status;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+00:00")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn outcome(fx: &str) -> Outcome {
-    let out = run::<AbleMobile>(fx, CFG).unwrap();
-    let reply = out.reply.as_ref().unwrap();
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
-    out
-}
-
-fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
-    let out = outcome(fx);
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    delivery_of(&fixture(name))
-}
+const H: Harness<AbleMobile> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) = delivery_of(&fixture("delivered-get.http").replace("DELIVRD", "LOST_IN_SPACE"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("delivered-get.http")
+            .replace("DELIVRD", "LOST_IN_SPACE"),
+    );
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "LOST_IN_SPACE");
     assert_eq!(ev.id, "AM-20231123-000481:LOST_IN_SPACE");
@@ -41,7 +22,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_by_get() {
-    let (ev, d) = delivery("delivered-get.http");
+    let (ev, d) = H.delivery("delivered-get.http");
     assert_eq!(ev.id, "AM-20231123-000481:DELIVRD");
     assert_eq!(d.message_id, "AM-20231123-000481");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -54,33 +35,36 @@ fn delivered_by_get() {
 
 #[test]
 fn the_same_report_by_post_is_the_same_event() {
-    let get = delivery("delivered-get.http");
+    let get = H.delivery("delivered-get.http");
     let post = "POST /api/v1/amSmsCallback HTTP/1.1\nHost: hooks.example.com\nContent-Type: application/x-www-form-urlencoded\n\nmsgid=AM-20231123-000481&status=DELIVRD&msisdn=4527123456&sender=AbleShop&err=000&donedate=2311231415\n";
-    let post = delivery_of(post);
+    let post = H.delivery_of(post);
     assert_eq!(get.0.id, post.0.id);
     assert_eq!(format!("{:?}", get.1), format!("{:?}", post.1));
 }
 
 #[test]
 fn undelivered_expired_rejected() {
-    let (ev, u) = delivery("undelivered-post.http");
+    let (ev, u) = H.delivery("undelivered-post.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("001"))
     );
     assert_eq!(u.occurred_at, Some(1_700_749_320_000));
     assert_eq!(ev.extra, vec![("network".to_string(), "23801".to_string())]);
-    let (_, e) = delivery("expired-post.http");
+    let (_, e) = H.delivery("expired-post.http");
     assert_eq!(
         (e.state, e.error_code.as_deref()),
         (DeliveryState::Expired, Some("254"))
     );
-    assert_eq!(delivery("rejected-get.http").1.state, DeliveryState::Failed);
+    assert_eq!(
+        H.delivery("rejected-get.http").1.state,
+        DeliveryState::Failed
+    );
 }
 
 #[test]
 fn json_batch_gives_one_event_per_report() {
-    let out = outcome(&fixture("batch-json.http"));
+    let out = H.outcome(&H.fixture("batch-json.http"));
     let got: Vec<_> = out
         .events
         .iter()
@@ -108,12 +92,12 @@ fn json_batch_gives_one_event_per_report() {
 
 #[test]
 fn kannel_dlr_types_and_receipts() {
-    let (ev, d) = delivery("kannel-receipt.http");
+    let (ev, d) = H.delivery("kannel-receipt.http");
     assert_eq!(d.state, DeliveryState::Sent);
     assert_eq!(d.provider_status, "8");
     assert!(ev.extra.contains(&("answer".into(), "ACK/".into())));
     let only = "GET /api/v1/amSmsCallback?report=id%3A9912+sub%3A001+dlvrd%3A000+submit+date%3A2311231414+done+date%3A2311231415+stat%3AEXPIRED+err%3A254+text%3A HTTP/1.1\nHost: hooks.example.com\n\n";
-    let (ev, d) = delivery_of(only);
+    let (ev, d) = H.delivery_of(only);
     assert_eq!(ev.id, "9912:EXPIRED");
     assert_eq!(d.state, DeliveryState::Expired);
     assert_eq!(d.error_code.as_deref(), Some("254"));
@@ -122,7 +106,7 @@ fn kannel_dlr_types_and_receipts() {
 
 #[test]
 fn malformed_requests_are_bad_requests_not_panics() {
-    let r = run::<AbleMobile>(&fixture("reject-empty.http"), CFG);
+    let r = run::<AbleMobile>(&H.fixture("reject-empty.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     let head = "POST /api/v1/amSmsCallback HTTP/1.1\nHost: hooks.example.com\n";
     for (ct, body) in [

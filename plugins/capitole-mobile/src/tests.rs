@@ -1,30 +1,8 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "Europe/Paris")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn outcome(fx: &str) -> Outcome {
-    let out = run::<CapitoleMobile>(fx, CFG).unwrap();
-    let reply = out.reply.as_ref().unwrap();
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
-    out
-}
-
-fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
-    let out = outcome(fx);
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    delivery_of(&fixture(name))
-}
+const H: Harness<CapitoleMobile> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
@@ -32,8 +10,10 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
         assert_eq!(normalize(raw), *raw, "table keys are normalized");
     }
-    let (ev, d) =
-        delivery_of(&fixture("dlr-delivered.http").replace("delivre", "Parti+en+vacances"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("dlr-delivered.http")
+            .replace("delivre", "Parti+en+vacances"),
+    );
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "Parti en vacances");
     assert_eq!(ev.id, "PW23112301:33612345678:Parti en vacances");
@@ -50,7 +30,7 @@ fn statuses_are_normalized_before_lookup() {
 
 #[test]
 fn delivered_report_in_winter() {
-    let (ev, d) = delivery("dlr-delivered.http");
+    let (ev, d) = H.delivery("dlr-delivered.http");
     assert_eq!(ev.id, "PW23112301:33612345678:delivre");
     assert_eq!(d.message_id, "PW23112301");
     assert_eq!(d.message_ref.as_deref(), Some("PW23112301"));
@@ -64,7 +44,7 @@ fn delivered_report_in_winter() {
 
 #[test]
 fn latin9_status_and_summer_time() {
-    let (_, d) = delivery("dlr-delivered-summer.http");
+    let (_, d) = H.delivery("dlr-delivered-summer.http");
     assert_eq!(d.provider_status, "Délivré");
     assert_eq!(d.state, DeliveryState::Delivered);
     // 12:00 in Paris (CEST, +02:00) = 10:00 UTC
@@ -73,7 +53,7 @@ fn latin9_status_and_summer_time() {
 
 #[test]
 fn undelivered_and_invalid_number() {
-    let (ev, d) = delivery("dlr-undelivered.http");
+    let (ev, d) = H.delivery("dlr-undelivered.http");
     assert_eq!(
         (d.state, d.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("27"))
@@ -82,7 +62,7 @@ fn undelivered_and_invalid_number() {
         ev.extra,
         vec![("operateur".to_string(), "Orange".to_string())]
     );
-    let (_, d) = delivery("dlr-invalid-number.http");
+    let (_, d) = H.delivery("dlr-invalid-number.http");
     assert_eq!(d.provider_status, "n° invalide");
     assert_eq!(d.state, DeliveryState::Failed);
     assert_eq!(d.occurred_at, None);
@@ -90,8 +70,10 @@ fn undelivered_and_invalid_number() {
 
 #[test]
 fn a_provider_id_makes_the_message_id() {
-    let fx = fixture("dlr-delivered.http").replace("?id=", "?msgid=88213&id=");
-    let (ev, d) = delivery_of(&fx);
+    let fx = H
+        .fixture("dlr-delivered.http")
+        .replace("?id=", "?msgid=88213&id=");
+    let (ev, d) = H.delivery_of(&fx);
     assert_eq!(d.message_id, "88213");
     assert_eq!(d.message_ref.as_deref(), Some("PW23112301"));
     assert_eq!(ev.id, "88213:delivre");
@@ -99,7 +81,7 @@ fn a_provider_id_makes_the_message_id() {
 
 #[test]
 fn incoming_sms_in_latin9() {
-    let out = outcome(&fixture("incoming.http"));
+    let out = H.outcome(&H.fixture("incoming.http"));
     assert_eq!(out.events.len(), 1);
     let EventKind::InboundMessage(m) = &out.events[0].kind else {
         panic!("{:?}", out.events[0])
@@ -111,17 +93,18 @@ fn incoming_sms_in_latin9() {
     assert_eq!(m.message_id.len(), 24);
     assert_eq!(out.events[0].id, m.message_id);
     assert_eq!(
-        outcome(&fixture("incoming.http")).events[0].id,
+        H.outcome(&H.fixture("incoming.http")).events[0].id,
         out.events[0].id
     );
 }
 
 #[test]
 fn utf8_queries_are_read_as_utf8() {
-    let fx = fixture("incoming.http")
+    let fx = H
+        .fixture("incoming.http")
         .replace("Tr%E8s", "Tr%C3%A8s")
         .replace("%A4", "%E2%82%AC");
-    let out = outcome(&fx);
+    let out = H.outcome(&fx);
     let EventKind::InboundMessage(m) = &out.events[0].kind else {
         panic!()
     };
@@ -130,7 +113,7 @@ fn utf8_queries_are_read_as_utf8() {
 
 #[test]
 fn stop_gives_an_opt_out_too() {
-    let out = outcome(&fixture("incoming-stop.http"));
+    let out = H.outcome(&H.fixture("incoming-stop.http"));
     assert_eq!(out.events.len(), 2);
     assert!(matches!(out.events[0].kind, EventKind::InboundMessage(_)));
     let EventKind::OptOut(o) = &out.events[1].kind else {
@@ -169,7 +152,7 @@ fn paris_time_follows_eu_summer_time() {
 
 #[test]
 fn zone_config() {
-    let fx = fixture("dlr-delivered-summer.http");
+    let fx = H.fixture("dlr-delivered-summer.http");
     let fixed = run::<CapitoleMobile>(&fx, &[("utc_offset", "+01:00")]).unwrap();
     let EventKind::DeliveryStatus(d) = &fixed.events[0].kind else {
         panic!()
@@ -187,7 +170,7 @@ fn zone_config() {
 
 #[test]
 fn malformed_requests_are_bad_requests_not_panics() {
-    let r = run::<CapitoleMobile>(&fixture("reject-no-status.http"), CFG);
+    let r = run::<CapitoleMobile>(&H.fixture("reject-no-status.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     for target in [
         "/api/v1/capitoleMobileCallback",

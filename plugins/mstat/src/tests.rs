@@ -1,53 +1,18 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+02:00")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn outcome(fx: &str) -> Outcome {
-    let out = run::<MStat>(fx, CFG).unwrap();
-    let reply = out.reply.as_ref().unwrap();
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
-    out
-}
-
-fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
-    let out = outcome(fx);
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    delivery_of(&fixture(name))
-}
-
-fn inbound(name: &str) -> (Event, InboundMessage) {
-    let ev = outcome(&fixture(name)).events.remove(0);
-    let EventKind::InboundMessage(m) = ev.kind.clone() else {
-        panic!("not inbound: {ev:?}")
-    };
-    (ev, m)
-}
-
-fn subscription_of(fx: &str) -> (Event, Subscription) {
-    let ev = outcome(fx).events.remove(0);
-    let EventKind::Subscription(s) = ev.kind.clone() else {
-        panic!("not a subscription: {ev:?}")
-    };
-    (ev, s)
-}
+const H: Harness<MStat> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) = delivery_of(&fixture("delivered-sms.http").replace("Delivered", "Vaporized"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("delivered-sms.http")
+            .replace("Delivered", "Vaporized"),
+    );
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "Vaporized");
     assert_eq!(ev.id, "a3f1c2d4-1001:Vaporized");
@@ -55,7 +20,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_sms_report() {
-    let (ev, d) = delivery("delivered-sms.http");
+    let (ev, d) = H.delivery("delivered-sms.http");
     assert_eq!(ev.id, "a3f1c2d4-1001:Delivered");
     assert_eq!(d.message_id, "a3f1c2d4-1001");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -69,7 +34,7 @@ fn delivered_sms_report() {
 
 #[test]
 fn viber_read_report() {
-    let (_, d) = delivery("viber-read.http");
+    let (_, d) = H.delivery("viber-read.http");
     assert_eq!(d.state, DeliveryState::Read);
     assert_eq!(d.channel, Channel::Viber);
     assert_eq!(d.message_ref.as_deref(), Some("pw-7781"));
@@ -78,7 +43,7 @@ fn viber_read_report() {
 
 #[test]
 fn undelivered_form_report() {
-    let (_, d) = delivery("undelivered-form.http");
+    let (_, d) = H.delivery("undelivered-form.http");
     assert_eq!(
         (d.state, d.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("27"))
@@ -88,7 +53,7 @@ fn undelivered_form_report() {
 
 #[test]
 fn json_array_is_a_batch() {
-    let out = outcome(&fixture("batch-sent-expired.http"));
+    let out = H.outcome(&H.fixture("batch-sent-expired.http"));
     assert_eq!(out.events.len(), 2);
     let states: Vec<_> = out
         .events
@@ -119,7 +84,7 @@ fn json_array_is_a_batch() {
 
 #[test]
 fn incoming_sms_with_id() {
-    let (ev, m) = inbound("incoming-sms.http");
+    let (ev, m) = H.inbound("incoming-sms.http");
     assert_eq!(ev.id, "mo-558201");
     assert_eq!(m.from, "380671234567");
     assert_eq!(m.to, "4545");
@@ -131,46 +96,52 @@ fn incoming_sms_with_id() {
 
 #[test]
 fn incoming_viber_without_id_gets_a_stable_one() {
-    let (ev, m) = inbound("incoming-viber.http");
+    let (ev, m) = H.inbound("incoming-viber.http");
     assert_eq!(m.channel, Channel::Viber);
     assert_eq!(m.to, "MyShop");
     assert_eq!(m.text, "When does the sale end?");
     assert_eq!(m.occurred_at, Some(1_700_749_570_000));
     assert_eq!(ev.id.len(), 24);
-    let (again, _) = inbound("incoming-viber.http");
+    let (again, _) = H.inbound("incoming-viber.http");
     assert_eq!(ev.id, again.id);
-    let other = fixture("incoming-viber.http").replace("sale", "party");
-    let other = outcome(&other).events.remove(0);
+    let other = H.fixture("incoming-viber.http").replace("sale", "party");
+    let other = H.outcome(&other).events.remove(0);
     assert_ne!(ev.id, other.id);
 }
 
 #[test]
 fn a_status_sent_to_the_incoming_url_is_a_report() {
-    let fx = fixture("delivered-sms.http").replace("/mstatCallback", "/mstatIncoming/shop1");
-    assert_eq!(delivery_of(&fx).1.state, DeliveryState::Delivered);
+    let fx = H
+        .fixture("delivered-sms.http")
+        .replace("/mstatCallback", "/mstatIncoming/shop1");
+    assert_eq!(H.delivery_of(&fx).1.state, DeliveryState::Delivered);
 }
 
 #[test]
 fn viber_subscribe_and_unsubscribe() {
-    let (ev, s) = subscription_of(&fixture("viber-subscribed.http"));
+    let (ev, s) = H.subscription_of(&H.fixture("viber-subscribed.http"));
     assert_eq!(s.subscriber, "380671234572");
     assert!(s.subscribed);
     assert_eq!(s.channel, Channel::Viber);
     assert_eq!(s.sender.as_deref(), Some("MyShop"));
     assert_eq!(s.occurred_at, Some(1_700_749_800_000));
     assert_eq!(ev.id.len(), 24);
-    let (ev2, s2) = subscription_of(&fixture("viber-unsubscribed.http"));
+    let (ev2, s2) = H.subscription_of(&H.fixture("viber-unsubscribed.http"));
     assert!(!s2.subscribed);
     assert_eq!(s2.occurred_at, Some(1_700_749_860_000));
     assert_eq!(ev2.extra, vec![("reason".to_string(), "user".to_string())]);
     // Subscribing and unsubscribing at the same moment are distinct events.
-    let flipped = fixture("viber-subscribed.http").replace("\"subscribed\"", "\"unsubscribed\"");
-    let (ev3, s3) = subscription_of(&flipped);
+    let flipped = H
+        .fixture("viber-subscribed.http")
+        .replace("\"subscribed\"", "\"unsubscribed\"");
+    let (ev3, s3) = H.subscription_of(&flipped);
     assert!(!s3.subscribed);
     assert_ne!(ev.id, ev3.id);
     // A provider id makes the event id.
-    let with_id = fixture("viber-subscribed.http").replace("{", "{\"id\":\"ev-9\",");
-    assert_eq!(subscription_of(&with_id).0.id, "ev-9:subscribed");
+    let with_id = H
+        .fixture("viber-subscribed.http")
+        .replace("{", "{\"id\":\"ev-9\",");
+    assert_eq!(H.subscription_of(&with_id).0.id, "ev-9:subscribed");
 }
 
 #[test]
@@ -189,7 +160,9 @@ fn subscription_states() {
         assert_eq!(parse_subscribed(v), Some(false), "{v}");
     }
     assert_eq!(parse_subscribed("maybe"), None);
-    let fx = fixture("viber-subscribed.http").replace("\"subscribed\"", "\"maybe\"");
+    let fx = H
+        .fixture("viber-subscribed.http")
+        .replace("\"subscribed\"", "\"maybe\"");
     assert!(matches!(
         run::<MStat>(&fx, CFG),
         Err(PluginError::BadRequest(_))
@@ -198,7 +171,7 @@ fn subscription_states() {
 
 #[test]
 fn malformed_requests_are_bad_requests_not_panics() {
-    let r = run::<MStat>(&fixture("reject-subscription-without-phone.http"), CFG);
+    let r = run::<MStat>(&H.fixture("reject-subscription-without-phone.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     for path in [
         "/mstatCallback",

@@ -3,7 +3,8 @@
 //! plugin author tests with plain `cargo test`, no wasm runtime needed.
 //!
 //! [`run`] runs one fixture; [`run_at`] at another arrival time (for
-//! signature timestamps); [`check_fixtures`] checks every fixture of a
+//! signature timestamps); [`Harness`] holds a plugin's config and expected
+//! reply for its tests; [`check_fixtures`] checks every fixture of a
 //! plugin the way the end-to-end test sends them:
 //!
 //! ```text
@@ -12,6 +13,10 @@
 //!     assert!(testing::check_fixtures::<MyPlugin>(env!("CARGO_MANIFEST_DIR")) >= 10);
 //! }
 //! ```
+
+mod harness;
+
+pub use harness::Harness;
 
 use crate::fixture::Fixture;
 use crate::route::RoutePattern;

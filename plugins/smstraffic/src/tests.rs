@@ -1,46 +1,18 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{RECEIVED_AT, check_fixtures, delivery_status, run, run_at};
+use switchboard_plugin_sdk::testing::{Harness, RECEIVED_AT, check_fixtures, run, run_at};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+03:00")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn outcome(fx: &str) -> Outcome {
-    let out = run::<SmsTraffic>(fx, CFG).unwrap();
-    let reply = out.reply.as_ref().unwrap();
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
-    out
-}
-
-fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
-    let out = outcome(fx);
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    delivery_of(&fixture(name))
-}
-
-fn inbound(name: &str) -> (Event, InboundMessage) {
-    let ev = outcome(&fixture(name)).events.remove(0);
-    let EventKind::InboundMessage(m) = ev.kind.clone() else {
-        panic!("not inbound: {ev:?}")
-    };
-    (ev, m)
-}
+const H: Harness<SmsTraffic> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) =
-        delivery_of(&fixture("dlr-delivered.http").replace("=Delivered", "=Eaten+by+bears"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("dlr-delivered.http")
+            .replace("=Delivered", "=Eaten+by+bears"),
+    );
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "Eaten by bears");
     assert_eq!(ev.id, "1000482317:Eaten by bears");
@@ -48,7 +20,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_report_in_moscow_time() {
-    let (ev, d) = delivery("dlr-delivered.http");
+    let (ev, d) = H.delivery("dlr-delivered.http");
     assert_eq!(ev.id, "1000482317:Delivered");
     assert_eq!(d.message_id, "1000482317");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -64,23 +36,23 @@ fn delivered_report_in_moscow_time() {
 
 #[test]
 fn non_delivered_expired_buffered_rejected() {
-    let (_, n) = delivery("dlr-non-delivered.http");
+    let (_, n) = H.delivery("dlr-non-delivered.http");
     assert_eq!(
         (n.state, n.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("11"))
     );
     assert_eq!(n.occurred_at, Some(1_700_749_320_000));
-    let (_, e) = delivery("dlr-expired.http");
+    let (_, e) = H.delivery("dlr-expired.http");
     assert_eq!(
         (e.state, e.occurred_at),
         (DeliveryState::Expired, Some(1_700_835_300_000))
     );
-    let (_, b) = delivery("dlr-buffered.http");
+    let (_, b) = H.delivery("dlr-buffered.http");
     assert_eq!(
         (b.state, b.provider_status.as_str()),
         (DeliveryState::Queued, "Buffered SMSC")
     );
-    let (_, r) = delivery("dlr-rejected.http");
+    let (_, r) = H.delivery("dlr-rejected.http");
     assert_eq!(
         (r.state, r.error_code.as_deref()),
         (DeliveryState::Failed, Some("88"))
@@ -89,12 +61,13 @@ fn non_delivered_expired_buffered_rejected() {
 
 #[test]
 fn moscow_is_the_default_zone() {
-    let out = run::<SmsTraffic>(&fixture("dlr-delivered.http"), &[]).unwrap();
+    let out = run::<SmsTraffic>(&H.fixture("dlr-delivered.http"), &[]).unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
     };
     assert_eq!(d.occurred_at, Some(1_700_748_900_000));
-    let utc = run::<SmsTraffic>(&fixture("dlr-delivered.http"), &[("utc_offset", "UTC")]).unwrap();
+    let utc =
+        run::<SmsTraffic>(&H.fixture("dlr-delivered.http"), &[("utc_offset", "UTC")]).unwrap();
     let EventKind::DeliveryStatus(d) = &utc.events[0].kind else {
         panic!()
     };
@@ -103,7 +76,7 @@ fn moscow_is_the_default_zone() {
 
 #[test]
 fn incoming_in_declared_windows_1251() {
-    let (ev, m) = inbound("incoming-cp1251.http");
+    let (ev, m) = H.inbound("incoming-cp1251.http");
     assert_eq!(ev.id, "77012345");
     assert_eq!(m.from, "79161234567");
     assert_eq!(m.to, "4446");
@@ -114,15 +87,16 @@ fn incoming_in_declared_windows_1251() {
 
 #[test]
 fn incoming_in_undeclared_windows_1251_gets_a_stable_id() {
-    let (ev, m) = inbound("incoming-cp1251-undeclared.http");
+    let (ev, m) = H.inbound("incoming-cp1251-undeclared.http");
     assert_eq!(m.text, "СТОП");
     assert_eq!(m.occurred_at, Some(1_700_749_260_000));
     assert_eq!(ev.id.len(), 24);
-    assert_eq!(inbound("incoming-cp1251-undeclared.http").0.id, ev.id);
+    assert_eq!(H.inbound("incoming-cp1251-undeclared.http").0.id, ev.id);
     // UTF-8 without a declared charset is read as UTF-8.
-    let utf8 = fixture("incoming-cp1251-undeclared.http")
+    let utf8 = H
+        .fixture("incoming-cp1251-undeclared.http")
         .replace("%D1%D2%CE%CF", "%D0%A1%D0%A2%D0%9E%D0%9F");
-    let ev2 = outcome(&utf8).events.remove(0);
+    let ev2 = H.outcome(&utf8).events.remove(0);
     let EventKind::InboundMessage(m2) = &ev2.kind else {
         panic!()
     };
@@ -145,21 +119,23 @@ fn raw_windows_1251_bytes_in_the_body() {
 
 #[test]
 fn a_report_sent_to_the_incoming_url_is_a_report() {
-    let fx =
-        fixture("dlr-delivered.http").replace("/smsTrafficCallback", "/smsTrafficIncoming/shop1");
-    assert_eq!(delivery_of(&fx).1.state, DeliveryState::Delivered);
+    let fx = H
+        .fixture("dlr-delivered.http")
+        .replace("/smsTrafficCallback", "/smsTrafficIncoming/shop1");
+    assert_eq!(H.delivery_of(&fx).1.state, DeliveryState::Delivered);
     // And an incoming SMS sent to the report URL is an incoming SMS.
-    let fx =
-        fixture("incoming-cp1251.http").replace("/smsTrafficIncoming/shop1", "/smsTrafficCallback");
+    let fx = H
+        .fixture("incoming-cp1251.http")
+        .replace("/smsTrafficIncoming/shop1", "/smsTrafficCallback");
     assert!(matches!(
-        outcome(&fx).events[0].kind,
+        H.outcome(&fx).events[0].kind,
         EventKind::InboundMessage(_)
     ));
 }
 
 #[test]
 fn malformed_requests_are_bad_requests_not_panics() {
-    let r = run::<SmsTraffic>(&fixture("reject-no-sms-id.http"), CFG);
+    let r = run::<SmsTraffic>(&H.fixture("reject-no-sms-id.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     for path in ["/smsTrafficCallback", "/smsTrafficIncoming/shop1"] {
         for (ct, body) in [
@@ -185,11 +161,11 @@ fn malformed_requests_are_bad_requests_not_panics() {
             );
         }
     }
-    let odd_date = fixture("dlr-delivered.http").replace(
+    let odd_date = H.fixture("dlr-delivered.http").replace(
         "2023-11-23+17%3A15%3A00",
         "%D0%B7%D0%B0%D0%B2%D1%82%D1%80%D0%B0",
     );
-    let (ev, d) = delivery_of(&odd_date);
+    let (ev, d) = H.delivery_of(&odd_date);
     assert_eq!(
         d.occurred_at, None,
         "the send date is not the delivery date"
@@ -203,7 +179,7 @@ fn malformed_requests_are_bad_requests_not_panics() {
         "&last_status_change_date=2023-11-23+17%3A15%3A00&send_date",
     );
     assert_eq!(
-        delivery_of(&with_status_date).1.occurred_at,
+        H.delivery_of(&with_status_date).1.occurred_at,
         Some(1_700_748_900_000)
     );
 }

@@ -91,8 +91,10 @@ pub(super) struct Writer<'a> {
 impl Shared {
     pub fn open(dir: &Path) -> StoreResult<Arc<Shared>> {
         let name = current_name(dir)?;
-        remove_leftovers(dir, &name);
         let first = open_db(dir, &name, 1)?;
+        // Only now: holding sled's lock on the current database means no
+        // router is running here (and so none is midway through a rotation).
+        remove_leftovers(dir, &name);
         Ok(Arc::new(Shared {
             dir: dir.to_owned(),
             current: RwLock::new(Ok(Arc::new(first))),

@@ -436,3 +436,21 @@ async fn a_rotation_cut_short_by_a_crash_leaves_the_old_database() {
     s.rotate().unwrap();
     assert!(s.capture(1).unwrap().is_some());
 }
+
+/// `switchboard captures` and friends open the store when no router runs;
+/// tried while one runs, they must not delete the database its rotation
+/// is filling.
+#[tokio::test]
+async fn a_second_open_while_the_store_is_in_use_deletes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let _running = SledStore::open(dir.path()).unwrap();
+    std::fs::create_dir_all(dir.path().join("db.1")).unwrap();
+    assert!(
+        SledStore::open(dir.path()).is_err(),
+        "sled's lock refuses it"
+    );
+    assert!(
+        dir.path().join("db.1").exists(),
+        "the rotation's database stays"
+    );
+}
