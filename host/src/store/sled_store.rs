@@ -88,12 +88,7 @@ impl SledStore {
 
     fn insert(&self, w: &Writer, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
         let value = sled::IVec::from(value);
-        if let Some(next) = &*w.next
-            && next.tree.insert(&key, value.clone()).is_err()
-        {
-            next.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        w.mirror(|t| t.insert(&key, value.clone()).map(|_| ()));
         w.open
             .tree
             .insert(key, value)
@@ -103,12 +98,7 @@ impl SledStore {
 
     /// Removes `key`; whether it was there.
     fn remove(&self, w: &Writer, key: impl AsRef<[u8]>) -> StoreResult<bool> {
-        if let Some(next) = &*w.next
-            && next.tree.remove(key.as_ref()).is_err()
-        {
-            next.failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
-        }
+        w.mirror(|t| t.remove(key.as_ref()).map(|_| ()));
         w.open
             .tree
             .remove(key)
@@ -116,7 +106,7 @@ impl SledStore {
             .map_err(|e| self.fail(&w.open, e))
     }
 
-    /// Rotates the database now (see `rotate.rs`); tests and `bench` use it.
+    /// Rotates the database now (see `rotate.rs`); for tests.
     pub fn rotate(&self) -> StoreResult<Rotated> {
         rotate::rotate(&self.shared)
     }
@@ -358,14 +348,13 @@ impl Store for SledStore {
         for kv in db.tree.scan_prefix([STATE]) {
             let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
             let mut s: MessageState = decode(&k, &v)?;
-            let w = self.writer()?;
             if s.at == 0 {
                 // From a version that did not stamp them: kept one more
                 // retention period from now.
                 s.at = crate::time::now_ms();
-                self.insert(&w, k.to_vec(), encode(&s)?)?;
+                self.insert(&self.writer()?, k.to_vec(), encode(&s)?)?;
             } else if s.at < cutoff_ms {
-                self.remove(&w, k)?;
+                self.remove(&self.writer()?, k)?;
                 done.states += 1;
             }
         }

@@ -88,6 +88,18 @@ pub(super) struct Writer<'a> {
     pub open: Arc<Open>,
 }
 
+impl Writer<'_> {
+    /// Repeats a write on the database a rotation is filling, if any; a
+    /// failure there only abandons the rotation.
+    pub fn mirror(&self, write: impl FnOnce(&sled::Tree) -> sled::Result<()>) {
+        if let Some(next) = &*self.next
+            && write(&next.tree).is_err()
+        {
+            next.failed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Shared {
     pub fn open(dir: &Path) -> StoreResult<Arc<Shared>> {
         let name = current_name(dir)?;

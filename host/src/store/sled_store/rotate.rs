@@ -21,11 +21,10 @@
 //! flushed before the swap.
 
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use std::path::Path;
 
 use super::engine::{Next, Open, Shared, open_db, set_id_base};
 use crate::store::{StoreError, StoreResult};
