@@ -144,14 +144,14 @@ enum Slot {
 }
 
 /// The router on `dir` with a new store `data-{k}`, warmed up with `warm`.
-struct Routers<'a> {
-    root: &'a Path,
-    dir: std::path::PathBuf,
-    started: usize,
+pub(crate) struct Routers<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) dir: std::path::PathBuf,
+    pub(crate) started: usize,
 }
 
 impl Routers<'_> {
-    async fn measure(
+    pub(crate) async fn measure(
         &mut self,
         warm: &Reqs,
         reqs: Arc<Reqs>,

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,24 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// `perf record` (call graphs) on `pid` until interrupted, if asked for.
+fn drain_profile(root: &Path, pid: u32) -> anyhow::Result<Option<std::process::Child>> {
+    if !std::env::var("BENCH_PERF_DRAIN").is_ok_and(|v| v == "1") {
+        return Ok(None);
+    }
+    let data = root.join("target/bench-drain.data");
+    eprintln!("profiling the drain into {}", data.display());
+    let child = Command::new("perf")
+        .args(["record", "-q", "-e", "cpu-clock", "-F", "999"])
+        .args(["--call-graph", "dwarf,16384", "-p"])
+        .arg(pid.to_string())
+        .arg("-o")
+        .arg(&data)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("perf: {e} (install linux-perf)"))?;
+    Ok(Some(child))
+}
+
 pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     // The receiver's port, reserved; nothing listens there yet.
@@ -153,11 +172,17 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     )?;
 
     // 1. Backlog: the destination is down, the breaker opens, jobs wait.
-    let n = 30_000;
+    // BENCH_BACKLOG makes it longer (for a profile of the drain).
+    let n = std::env::var("BENCH_BACKLOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
     let reqs = Arc::new(twilio_requests(n, "delivery"));
     let acks = send_all(router.1, reqs, 16, None).await;
     let acked = acks.iter().filter(|a| a.is_some()).count();
     let arrivals: Arrivals = Arc::default();
+    // BENCH_PERF_DRAIN=1: `perf record` on the router while it drains.
+    let perf = drain_profile(root, router.0.id())?;
     let listener = tokio::net::TcpListener::bind(port).await?;
     let recv = tokio::spawn(receiver(listener, arrivals.clone()));
     let got = wait_for(&arrivals, acked, Duration::from_secs(120)).await;
@@ -173,6 +198,13 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         _ => Duration::from_millis(1),
     };
     let delivery_rate = got as f64 / drain.as_secs_f64();
+    if let Some(mut perf) = perf {
+        // perf writes its file when interrupted.
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        perf.wait()?;
+    }
 
     // 2. The same receiver, driven directly with an event-sized body.
     let body = r#"{"id":"evt_0123456789abcdef0123456789","provider":"twilio","type":"delivery-status","data":{"message_id":"SMdirect","state":"delivered","final":true,"provider_status":"delivered","to":"+15558675310","from":"+15005550006"},"extra":{"AccountSid":"AC00000000000000000000000000000001","ApiVersion":"2010-04-01"}}"#;

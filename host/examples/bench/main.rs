@@ -20,12 +20,14 @@
 //! level off under retention (`soak.rs`); `bench http`, the
 //! original Twilio-only HTTP comparison (`http.rs`, superseded by
 //! `compare`), and `bench perf [mix|twilio] [BYTES]`, a CPU profile of the
-//! router at peak (`perf.rs`). `bench bare` (internal) runs the bare server
+//! router at peak (`perf.rs`); `bench half`, latency at half load with and
+//! without forwarding (`half.rs`). `bench bare` (internal) runs the bare server
 //! and prints its address.
 
 mod cluster;
 mod compare;
 mod delivery;
+mod half;
 mod http;
 mod load;
 mod perf;
@@ -74,8 +76,8 @@ fn main() -> anyhow::Result<()> {
     let part = match only {
         None => None,
         Some(
-            p
-            @ ("http" | "compare" | "scale" | "delivery" | "plugin" | "perf" | "cluster" | "soak"),
+            p @ ("http" | "compare" | "half" | "scale" | "delivery" | "plugin" | "perf" | "cluster"
+            | "soak"),
         ) => Some(p),
         Some(other) => anyhow::bail!(
             "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, http, perf (none: {DEFAULT:?})"
@@ -104,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some("http") => rt.block_on(http::bench(&root))?,
         Some("compare") => rt.block_on(compare::bench(&root))?,
+        Some("half") => rt.block_on(half::bench(&root))?,
         Some("scale") => rt.block_on(scale::bench(&root))?,
         Some("delivery") => rt.block_on(delivery::bench(&root))?,
         Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,

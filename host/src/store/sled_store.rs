@@ -5,6 +5,7 @@
 //! router stops acknowledging during the fault and recovers without a
 //! restart (`engine.rs`).
 
+mod complete;
 mod engine;
 mod rotate;
 #[cfg(test)]
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use self::complete::Done;
 use self::engine::{Msg, Open, Shared, Writer};
 pub use self::rotate::Rotated;
 use super::*;
@@ -25,7 +27,12 @@ const CAPTURE: u8 = b'c';
 const EVENT: u8 = b'e';
 const STATE: u8 = b's';
 const JOB: u8 = b'j';
+/// A delivered job, one record each (versions before batches; retention
+/// still deletes them).
 const DELIVERED: u8 = b'd';
+/// Delivered jobs, one record per batch (`complete.rs`): key = newest
+/// job's creation time, first job's id.
+const DELIVERED_BATCH: u8 = b'D';
 const DEAD: u8 = b'x';
 /// Destinations disabled by a `410 Gone`, by name.
 const DISABLED: u8 = b'g';
@@ -34,12 +41,20 @@ pub struct SledStore {
     shared: Arc<Shared>,
     flusher: Option<mpsc::Sender<Msg>>,
     flusher_thread: Option<std::thread::JoinHandle<()>>,
+    /// Records delivered jobs off the delivery path (`complete.rs`).
+    completer: Option<mpsc::Sender<Done>>,
+    completer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for SledStore {
-    /// Stops the flusher (it may be holding the database to flush it)
-    /// before the store goes.
+    /// Lets the completer record what it was handed, then stops the
+    /// flusher (it may be holding the database to flush it), before the
+    /// store goes.
     fn drop(&mut self) {
+        self.completer.take();
+        if let Some(t) = self.completer_thread.take() {
+            let _ = t.join();
+        }
         self.flusher.take();
         if let Some(t) = self.flusher_thread.take() {
             let _ = t.join();
@@ -55,11 +70,34 @@ impl SledStore {
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = engine::spawn_flusher(shared.clone(), rx)
             .map_err(|e| StoreError::Io(format!("flusher thread: {e}")))?;
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let completer = complete::spawn(shared.clone(), tx.clone(), done_rx)
+            .map_err(|e| StoreError::Io(format!("completer thread: {e}")))?;
         Ok(Self {
             shared,
             flusher: Some(tx),
             flusher_thread: Some(thread),
+            completer: Some(done_tx),
+            completer_thread: Some(completer),
         })
+    }
+
+    /// Runs `then` once every delivered job handed to the completer so
+    /// far is recorded; false if the completer is gone.
+    fn barrier(&self, then: impl FnOnce() + Send + 'static) -> bool {
+        self.completer
+            .as_ref()
+            .is_some_and(|c| c.send(Done::Barrier(Box::new(then))).is_ok())
+    }
+
+    /// Waits until every delivered job handed over so far is recorded.
+    fn completions(&self) {
+        let (tx, rx) = mpsc::sync_channel(1);
+        if self.barrier(move || {
+            let _ = tx.send(());
+        }) {
+            let _ = rx.recv();
+        }
     }
 
     /// The open database for one call (an error while it is being reopened).
@@ -67,18 +105,8 @@ impl SledStore {
         self.shared.get()
     }
 
-    /// Turns a sled error into ours. Any error but a misuse means this
-    /// database may be poisoned (sled returns the first I/O error from
-    /// every later call), so the flusher is told to reopen it.
     fn fail(&self, db: &Open, e: sled::Error) -> StoreError {
-        let misuse = matches!(
-            e,
-            sled::Error::CollectionNotFound(_) | sled::Error::Unsupported(_)
-        );
-        if !misuse && let Some(f) = &self.flusher {
-            let _ = f.send(Msg::Broken(db.generation));
-        }
-        StoreError::Io(e.to_string())
+        fail(db, e, self.flusher.as_ref())
     }
 
     /// The open database for a call that writes (see `rotate.rs`).
@@ -87,23 +115,12 @@ impl SledStore {
     }
 
     fn insert(&self, w: &Writer, key: Vec<u8>, value: Vec<u8>) -> StoreResult<()> {
-        let value = sled::IVec::from(value);
-        w.mirror(|t| t.insert(&key, value.clone()).map(|_| ()));
-        w.open
-            .tree
-            .insert(key, value)
-            .map(|_| ())
-            .map_err(|e| self.fail(&w.open, e))
+        put(w, self.flusher.as_ref(), key, value)
     }
 
     /// Removes `key`; whether it was there.
     fn remove(&self, w: &Writer, key: impl AsRef<[u8]>) -> StoreResult<bool> {
-        w.mirror(|t| t.remove(key.as_ref()).map(|_| ()));
-        w.open
-            .tree
-            .remove(key)
-            .map(|v| v.is_some())
-            .map_err(|e| self.fail(&w.open, e))
+        remove(w, self.flusher.as_ref(), key)
     }
 
     /// Rotates the database now (see `rotate.rs`); for tests.
@@ -134,21 +151,10 @@ impl SledStore {
             .collect()
     }
 
-    /// Queues for the flusher: resolves once what was written to `db` is
-    /// durable (an error if `db` was closed before it could be flushed).
+    /// Queues for the flusher: resolves once what was written to
+    /// `generation` is durable.
     fn durable(&self, generation: u64) -> Durable {
-        let (tx, rx) = oneshot::channel();
-        let sent = self
-            .flusher
-            .as_ref()
-            .is_some_and(|f| f.send(Msg::Flush(generation, tx)).is_ok());
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Io("store flusher stopped".into()));
-            }
-            rx.await
-                .unwrap_or_else(|_| Err(StoreError::Io("store flusher stopped".into())))
-        })
+        queue_flush(self.flusher.as_ref(), generation)
     }
 
     /// Moves a job between lists: written to the new one first, so a crash
@@ -163,10 +169,74 @@ impl SledStore {
     }
 }
 
+/// Queues for the flusher: resolves once what was written to `generation`
+/// is durable (an error if it was closed before it could be flushed).
+fn queue_flush(flusher: Option<&mpsc::Sender<Msg>>, generation: u64) -> Durable {
+    let (tx, rx) = oneshot::channel();
+    let sent = flusher.is_some_and(|f| f.send(Msg::Flush(generation, tx)).is_ok());
+    Box::pin(async move {
+        if !sent {
+            return Err(StoreError::Io("store flusher stopped".into()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Io("store flusher stopped".into())))
+    })
+}
+
+/// Turns a sled error into ours. Any error but a misuse means this
+/// database may be poisoned (sled returns the first I/O error from every
+/// later call), so the flusher is told to reopen it.
+fn fail(db: &Open, e: sled::Error, flusher: Option<&mpsc::Sender<Msg>>) -> StoreError {
+    let misuse = matches!(
+        e,
+        sled::Error::CollectionNotFound(_) | sled::Error::Unsupported(_)
+    );
+    if !misuse && let Some(f) = flusher {
+        let _ = f.send(Msg::Broken(db.generation));
+    }
+    StoreError::Io(e.to_string())
+}
+
+/// Writes `key` to the open database and to the one a rotation fills.
+fn put(
+    w: &Writer,
+    flusher: Option<&mpsc::Sender<Msg>>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+) -> StoreResult<()> {
+    let value = sled::IVec::from(value);
+    w.mirror(|t| t.insert(&key, value.clone()).map(|_| ()));
+    w.open
+        .tree
+        .insert(key, value)
+        .map(|_| ())
+        .map_err(|e| fail(&w.open, e, flusher))
+}
+
+/// Removes `key` from both; whether it was there.
+fn remove(
+    w: &Writer,
+    flusher: Option<&mpsc::Sender<Msg>>,
+    key: impl AsRef<[u8]>,
+) -> StoreResult<bool> {
+    w.mirror(|t| t.remove(key.as_ref()).map(|_| ()));
+    w.open
+        .tree
+        .remove(key)
+        .map(|v| v.is_some())
+        .map_err(|e| fail(&w.open, e, flusher))
+}
+
 fn id_key(prefix: u8, id: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);
     k.push(prefix);
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn batch_key(newest_ms: i64, first: u64) -> Vec<u8> {
+    let mut k = id_key(DELIVERED_BATCH, newest_ms.max(0) as u64);
+    k.extend_from_slice(&first.to_be_bytes());
     k
 }
 
@@ -234,10 +304,19 @@ impl Store for SledStore {
     }
 
     fn flush(&self) -> Durable {
-        match self.db() {
-            Ok(db) => self.durable(db.generation),
-            Err(e) => Box::pin(std::future::ready(Err(e))),
-        }
+        // Completions handed over so far are part of "written so far".
+        let (tx, completed) = oneshot::channel::<()>();
+        let barrier = self.barrier(move || {
+            let _ = tx.send(());
+        });
+        let (flusher, shared) = (self.flusher.clone(), self.shared.clone());
+        Box::pin(async move {
+            if barrier {
+                let _ = completed.await;
+            }
+            let generation = shared.get()?.generation;
+            queue_flush(flusher.as_ref(), generation).await
+        })
     }
 
     fn capture(&self, id: u64) -> StoreResult<Option<Capture>> {
@@ -267,10 +346,12 @@ impl Store for SledStore {
     }
 
     fn pending_jobs(&self) -> StoreResult<Vec<Job>> {
+        self.completions();
         let db = self.db()?;
         let mut out = Vec::new();
         for job in self.scan::<Job>(JOB)? {
-            // Finished just before a crash: its move did not complete.
+            // Buried (or, by versions before batched delivered records,
+            // delivered) just before a crash: its move did not complete.
             let done = self.contains(&db, id_key(DELIVERED, job.id))?
                 || self.contains(&db, id_key(DEAD, job.id))?;
             if done {
@@ -293,7 +374,10 @@ impl Store for SledStore {
             payload: String::new(),
             ..job.clone()
         };
-        self.move_job(&done, JOB, DELIVERED)
+        match &self.completer {
+            Some(c) if c.send(Done::Job(done)).is_ok() => Ok(()),
+            _ => Err(StoreError::Io("store completer stopped".into())),
+        }
     }
 
     fn bury_job(&self, job: &Job) -> StoreResult<()> {
@@ -315,6 +399,7 @@ impl Store for SledStore {
     }
 
     fn compact(&self, cutoff_ms: i64) -> StoreResult<Compacted> {
+        self.completions();
         let db = self.db()?;
         let mut done = Compacted::default();
         // Ids grow with time: scan from the oldest and stop at the cutoff.
@@ -343,6 +428,16 @@ impl Store for SledStore {
             }
             self.remove(&self.writer()?, k)?;
             done.delivered += 1;
+        }
+        for kv in db.tree.scan_prefix([DELIVERED_BATCH]) {
+            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
+            let newest = k.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            if newest.is_some_and(|b| u64::from_be_bytes(b) as i64 >= cutoff_ms) {
+                break;
+            }
+            let jobs: Vec<Job> = decode(&k, &v)?;
+            self.remove(&self.writer()?, k)?;
+            done.delivered += jobs.len();
         }
         // Message states: keyed by message, so every one is read.
         for kv in db.tree.scan_prefix([STATE]) {
