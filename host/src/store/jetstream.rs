@@ -336,10 +336,7 @@ impl Store for JetStreamStore {
     }
 
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
-        let done = Job {
-            payload: String::new(),
-            ..job.clone()
-        };
+        let done = job.delivered_record();
         let (nats, feeds) = (self.nats.clone(), self.feeds.clone());
         self.background("record delivery", async move {
             put(&nats.delivered, id_key(done.id), &done).await?;

@@ -123,6 +123,24 @@ pub struct Job {
     pub retries: u32,
 }
 
+impl Job {
+    /// What the store keeps of a delivered job: everything but the payload
+    /// (the event, which the store keeps anyway), without copying it.
+    pub fn delivered_record(&self) -> Job {
+        Job {
+            id: self.id,
+            destination: self.destination.clone(),
+            event_id: self.event_id.clone(),
+            lane: self.lane.clone(),
+            payload: String::new(),
+            created_at: self.created_at,
+            due_at: self.due_at,
+            attempts: self.attempts.clone(),
+            retries: self.retries,
+        }
+    }
+}
+
 /// One delivery attempt, kept for the operator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {

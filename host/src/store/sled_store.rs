@@ -368,14 +368,8 @@ impl Store for SledStore {
     }
 
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
-        // The payload is the event, which the store keeps anyway: the
-        // delivered record keeps only the attempts.
-        let done = Job {
-            payload: String::new(),
-            ..job.clone()
-        };
         match &self.completer {
-            Some(c) if c.send(Done::Job(done)).is_ok() => Ok(()),
+            Some(c) if c.send(Done::Job(job.delivered_record())).is_ok() => Ok(()),
             _ => Err(StoreError::Io("store completer stopped".into())),
         }
     }
