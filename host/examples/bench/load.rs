@@ -109,8 +109,10 @@ pub(crate) async fn load(addr: SocketAddr, reqs: Arc<Reqs>, rate: Option<f64>) -
 }
 
 /// Drives `addr` for `phase`. With `rate`, each connection sends on a fixed
-/// schedule and latency counts from the scheduled time (no coordinated
-/// omission); without, each sends its next request as soon as it is answered.
+/// schedule, and latency counts from the scheduled time when a late answer
+/// held the connection past it (no coordinated omission), else from when
+/// the timer fired; without, each sends its next request as soon as it is
+/// answered.
 pub(crate) async fn load_for(
     addr: SocketAddr,
     reqs: Arc<Reqs>,
@@ -136,9 +138,19 @@ pub(crate) async fn load_for(
             loop {
                 let sent = match interval {
                     Some(i) => {
-                        tokio::time::sleep_until(due.into()).await;
+                        // Late because the server answered the previous
+                        // request late: count from the scheduled time (no
+                        // coordinated omission). On time: count from when
+                        // the timer fired, as tokio's timer wakes up to
+                        // 1 ms late, which is not the server's doing.
+                        let sent = if Instant::now() >= due {
+                            due
+                        } else {
+                            tokio::time::sleep_until(due.into()).await;
+                            Instant::now()
+                        };
                         due += i;
-                        due - i
+                        sent
                     }
                     None => Instant::now(),
                 };

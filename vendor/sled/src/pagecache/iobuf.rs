@@ -1178,6 +1178,21 @@ pub(in crate::pagecache) fn maybe_seal_and_write_iobuf(
             "asynchronously writing iobuf with lsn {} to log from maybe_seal",
             lsn
         );
+        // Switchboard: a flush writes the buffer it sealed on its own
+        // thread, which is about to wait for it anyway; upstream handed it
+        // to the IO thread pool and waited for a wake-up from there. A
+        // writer whose reservation found the buffer full (`from_reserve`)
+        // still hands it over, so it does not wait for the disk.
+        if !from_reserve {
+            if let Err(e) = iobufs.write_to_log(iobuf) {
+                error!("hit error while writing iobuf with lsn {}: {:?}", lsn, e);
+                iobufs.config.set_global_error(e);
+                let intervals = iobufs.intervals.lock();
+                drop(intervals);
+                let _notified = iobufs.interval_updated.notify_all();
+            }
+            return Ok(());
+        }
         let iobufs = iobufs.clone();
         let iobuf = iobuf.clone();
         let _result = threadpool::spawn(move || {
