@@ -21,6 +21,8 @@ use crate::store::{Job, StoreResult};
 /// Jobs recorded per hold of the rotation gate (a rotation waits for at
 /// most one batch).
 const BATCH: usize = 256;
+/// Pause after a batch (a delivered record waits at most this much longer).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 pub(super) enum Done {
     /// This job was delivered.
@@ -56,6 +58,12 @@ fn run(shared: &Shared, flusher: &mpsc::Sender<Msg>, rx: &mpsc::Receiver<Done>) 
         }
         for f in barriers {
             f();
+        }
+        if !jobs.is_empty() {
+            // Let the next batch gather: a sender wakes this thread only
+            // if it is waiting on the channel, and a futex wake-up per
+            // delivered job cost ~10 % of a backlog's drain.
+            std::thread::sleep(LINGER);
         }
     }
 }
