@@ -1,29 +1,14 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{Sweep, extra, run, run_at, serve_certificate};
+use switchboard_plugin_sdk::testing::{Harness, Sweep, extra, run, run_at, serve_certificate};
 
 const CERT: &str = include_str!("../fixtures-src/test-cert.pem");
 const OTHER_CERT: &str = include_str!("../fixtures-src/other-cert.pem");
 const TOPICS: &str = "arn:aws:sns:us-east-1:123456789012:sms-delivery-status,arn:aws:sns:us-east-1:123456789012:sms-inbound";
 const CERT_URL: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem";
 
-fn cfg() -> Vec<(&'static str, &'static str)> {
-    vec![("allowed_topics", TOPICS), ("certificate_pem", CERT)]
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<AwsSns>(&fixture(name), &cfg()).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    assert!(out.reply.is_none());
-    let ev = out.events.into_iter().next().unwrap();
-    let EventKind::DeliveryStatus(d) = ev.kind.clone() else {
-        panic!("not a delivery status: {:?}", ev.kind)
-    };
-    (ev, d)
-}
+const CFG: &[(&str, &str)] = &[("allowed_topics", TOPICS), ("certificate_pem", CERT)];
+// Its outcomes carry no reply: the host answers with `accept_reply`.
+const H: Harness<AwsSns> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
 
 fn is_unauthorized(r: Result<Outcome, PluginError>) -> bool {
     matches!(r, Err(PluginError::Unauthorized(_)))
@@ -36,13 +21,8 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     }
     assert_eq!(map_status(STATUSES, "TELEPORTED"), DeliveryState::Unknown);
     // An unknown eventType from a signed message: unknown, raw kept.
-    let fx = fixture("eum-text-delivered-v1.http");
-    let out = run_at::<AwsSns>(
-        &fx,
-        &[("allowed_topics", TOPICS), ("certificate_pem", CERT)],
-        1_700_000_000_000,
-    )
-    .unwrap();
+    let fx = H.fixture("eum-text-delivered-v1.http");
+    let out = run_at::<AwsSns>(&fx, CFG, 1_700_000_000_000).unwrap();
     assert_eq!(out.events.len(), 1);
     let record = r#"{"eventType":"TEXT_TELEPORTED","messageId":"m-1"}"#;
     let events = notification(&envelope_with(record)).unwrap();
@@ -64,7 +44,7 @@ fn envelope_with(message: &str) -> Map<String, Value> {
 
 #[test]
 fn end_user_messaging_delivered_signature_v1() {
-    let (ev, d) = delivery("eum-text-delivered-v1.http");
+    let (ev, d) = H.delivery("eum-text-delivered-v1.http");
     assert_eq!(ev.id, "0e7b0a7c-3f1d-4c6e-9a53-2b7d1c1f5a01:TEXT_DELIVERED");
     assert_eq!(d.message_id, "0e7b0a7c-3f1d-4c6e-9a53-2b7d1c1f5a01");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -92,23 +72,23 @@ fn end_user_messaging_delivered_signature_v1() {
 
 #[test]
 fn end_user_messaging_families_signature_v2() {
-    let (_, s) = delivery("eum-text-successful-v2.http");
+    let (_, s) = H.delivery("eum-text-successful-v2.http");
     assert_eq!(s.state, DeliveryState::Sent);
-    let (_, p) = delivery("eum-text-pending.http");
+    let (_, p) = H.delivery("eum-text-pending.http");
     assert_eq!(p.state, DeliveryState::Queued);
-    let (_, u) = delivery("eum-text-carrier-unreachable.http");
+    let (_, u) = H.delivery("eum-text-carrier-unreachable.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("CARRIER_UNREACHABLE"))
     );
-    let (_, f) = delivery("eum-text-invalid.http");
+    let (_, f) = H.delivery("eum-text-invalid.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("INVALID"))
     );
-    let (_, e) = delivery("eum-text-ttl-expired.http");
+    let (_, e) = H.delivery("eum-text-ttl-expired.http");
     assert_eq!(e.state, DeliveryState::Expired);
-    let (ev, m) = delivery("eum-media-delivered.http");
+    let (ev, m) = H.delivery("eum-media-delivered.http");
     assert_eq!(
         (m.state, m.channel),
         (DeliveryState::Delivered, Channel::Mms)
@@ -121,7 +101,7 @@ fn end_user_messaging_families_signature_v2() {
 
 #[test]
 fn classic_sns_sms_delivery_status() {
-    let (ev, d) = delivery("sns-sms-success.http");
+    let (ev, d) = H.delivery("sns-sms-success.http");
     assert_eq!(ev.id, "34d9b400-c6dd-5444-820d-fbeb0f1f54cf:SUCCESS");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.to.as_deref(), Some("+15555550123"));
@@ -133,7 +113,7 @@ fn classic_sns_sms_delivery_status() {
     );
     assert_eq!(extra(&ev, "delivery.priceInUSD"), Some("0.00645"));
     assert_eq!(extra(&ev, "sns.Subject"), Some("SMS delivery status"));
-    let (_, f) = delivery("sns-sms-failure.http");
+    let (_, f) = H.delivery("sns-sms-failure.http");
     assert_eq!(f.state, DeliveryState::Failed);
     assert_eq!(
         f.error_code.as_deref(),
@@ -143,13 +123,8 @@ fn classic_sns_sms_delivery_status() {
 
 #[test]
 fn two_way_sms_is_an_inbound_message() {
-    let out = run::<AwsSns>(&fixture("inbound-sms.http"), &cfg()).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = &out.events[0];
+    let (ev, m) = H.inbound("inbound-sms.http");
     assert_eq!(ev.id, "cae173d2-66b9-564c-8309-21f858e9fb84");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!()
-    };
     assert_eq!(m.from, "+14255550182");
     assert_eq!(m.to, "+12125550101");
     assert_eq!(m.text, "Yes please, Zürich at 10 ✓");
@@ -159,21 +134,18 @@ fn two_way_sms_is_an_inbound_message() {
     );
     // The SNS Timestamp: 2023-11-14T22:13:05.123Z
     assert_eq!(m.occurred_at, Some(1_699_999_985_123));
-    assert_eq!(extra(ev, "messageKeyword"), Some("JOIN"));
+    assert_eq!(extra(&ev, "messageKeyword"), Some("JOIN"));
 }
 
 #[test]
 fn stop_keyword_is_also_an_opt_out() {
-    let out = run::<AwsSns>(&fixture("inbound-stop-opt-out.http"), &cfg()).unwrap();
-    assert_eq!(out.events.len(), 2);
-    assert!(matches!(out.events[0].kind, EventKind::InboundMessage(_)));
-    let EventKind::OptOut(o) = &out.events[1].kind else {
+    let events = H.events("inbound-stop-opt-out.http");
+    assert_eq!(events.len(), 2);
+    assert!(matches!(events[0].kind, EventKind::InboundMessage(_)));
+    let EventKind::OptOut(o) = &events[1].kind else {
         panic!()
     };
-    assert_eq!(
-        out.events[1].id,
-        "d1e2f3a4-66b9-564c-8309-21f858e9fb85:opt-out"
-    );
+    assert_eq!(events[1].id, "d1e2f3a4-66b9-564c-8309-21f858e9fb85:opt-out");
     assert_eq!(o.from, "+14255550183");
     assert_eq!(o.to.as_deref(), Some("+12125550101"));
     assert_eq!(
@@ -184,7 +156,7 @@ fn stop_keyword_is_also_an_opt_out() {
 
 #[test]
 fn subscription_confirmation_asks_the_host_to_confirm() {
-    let out = run::<AwsSns>(&fixture("subscription-confirmation.http"), &cfg()).unwrap();
+    let out = H.outcome(&H.fixture("subscription-confirmation.http"));
     assert!(out.events.is_empty());
     assert_eq!(out.actions.len(), 1);
     let Action::ConfirmSubscription(c) = &out.actions[0];
@@ -196,43 +168,45 @@ fn subscription_confirmation_asks_the_host_to_confirm() {
         c.url
             .starts_with("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&")
     );
-    let unsub = run::<AwsSns>(&fixture("ack-unsubscribe-confirmation.http"), &cfg()).unwrap();
+    let unsub = H.outcome(&H.fixture("ack-unsubscribe-confirmation.http"));
     assert!(unsub.events.is_empty() && unsub.actions.is_empty());
 }
 
 #[test]
 fn confirmation_with_a_foreign_subscribe_url_is_refused() {
-    let r = run::<AwsSns>(&fixture("reject-subscribe-url-not-sns.http"), &cfg());
+    let r = run::<AwsSns>(&H.fixture("reject-subscribe-url-not-sns.http"), CFG);
     assert!(is_unauthorized(r));
 }
 
 #[test]
 fn tampered_message_is_refused() {
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("reject-tampered-message.http"),
-        &cfg()
+        &H.fixture("reject-tampered-message.http"),
+        CFG
     )));
     // The same fixture untouched is fine; change one character: refused.
-    let fx = fixture("eum-text-delivered-v1.http").replace("+14255550156", "+14255550157");
-    assert!(is_unauthorized(run::<AwsSns>(&fx, &cfg())));
+    let fx = H
+        .fixture("eum-text-delivered-v1.http")
+        .replace("+14255550156", "+14255550157");
+    assert!(is_unauthorized(run::<AwsSns>(&fx, CFG)));
     // Claiming SHA256 for a SHA1 signature fails; unknown versions too.
-    let v2 = fixture("eum-text-delivered-v1.http").replace(
+    let v2 = H.fixture("eum-text-delivered-v1.http").replace(
         "\"SignatureVersion\" : \"1\"",
         "\"SignatureVersion\" : \"2\"",
     );
-    assert!(is_unauthorized(run::<AwsSns>(&v2, &cfg())));
-    let v3 = fixture("eum-text-delivered-v1.http").replace(
+    assert!(is_unauthorized(run::<AwsSns>(&v2, CFG)));
+    let v3 = H.fixture("eum-text-delivered-v1.http").replace(
         "\"SignatureVersion\" : \"1\"",
         "\"SignatureVersion\" : \"3\"",
     );
-    assert!(is_unauthorized(run::<AwsSns>(&v3, &cfg())));
+    assert!(is_unauthorized(run::<AwsSns>(&v3, CFG)));
 }
 
 #[test]
 fn wrong_certificate_is_refused() {
     let other = [("allowed_topics", TOPICS), ("certificate_pem", OTHER_CERT)];
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("eum-text-delivered-v1.http"),
+        &H.fixture("eum-text-delivered-v1.http"),
         &other
     )));
     // Rotation: several pinned certificates, one of them right.
@@ -241,7 +215,7 @@ fn wrong_certificate_is_refused() {
         ("allowed_topics", TOPICS),
         ("certificate_pem", both.as_str()),
     ];
-    assert!(run::<AwsSns>(&fixture("eum-text-delivered-v1.http"), &rotating).is_ok());
+    assert!(run::<AwsSns>(&H.fixture("eum-text-delivered-v1.http"), &rotating).is_ok());
 }
 
 #[test]
@@ -249,15 +223,15 @@ fn certificate_is_fetched_through_the_host_when_not_pinned() {
     let fetched = [("allowed_topics", TOPICS)];
     // Nothing served yet: the host could not fetch it, the capture is kept for replay.
     assert!(matches!(
-        run::<AwsSns>(&fixture("eum-text-successful-v2.http"), &fetched),
+        run::<AwsSns>(&H.fixture("eum-text-successful-v2.http"), &fetched),
         Err(PluginError::Internal(_))
     ));
     serve_certificate(CERT_URL, CERT);
-    assert!(run::<AwsSns>(&fixture("eum-text-successful-v2.http"), &fetched).is_ok());
-    assert!(run::<AwsSns>(&fixture("eum-text-delivered-v1.http"), &fetched).is_ok());
+    assert!(run::<AwsSns>(&H.fixture("eum-text-successful-v2.http"), &fetched).is_ok());
+    assert!(run::<AwsSns>(&H.fixture("eum-text-delivered-v1.http"), &fetched).is_ok());
     serve_certificate(CERT_URL, "not a certificate");
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("eum-text-delivered-v1.http"),
+        &H.fixture("eum-text-delivered-v1.http"),
         &fetched
     )));
 }
@@ -265,8 +239,8 @@ fn certificate_is_fetched_through_the_host_when_not_pinned() {
 #[test]
 fn cert_url_must_be_sns() {
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("reject-cert-url-not-sns.http"),
-        &cfg()
+        &H.fixture("reject-cert-url-not-sns.http"),
+        CFG
     )));
     for good in [
         CERT_URL,
@@ -307,8 +281,8 @@ fn cert_url_must_be_sns() {
 #[test]
 fn topic_not_allowed_is_refused() {
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("reject-topic-not-allowed.http"),
-        &cfg()
+        &H.fixture("reject-topic-not-allowed.http"),
+        CFG
     )));
     let only_inbound = [
         (
@@ -318,30 +292,30 @@ fn topic_not_allowed_is_refused() {
         ("certificate_pem", CERT),
     ];
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("eum-text-delivered-v1.http"),
+        &H.fixture("eum-text-delivered-v1.http"),
         &only_inbound
     )));
     assert!(is_unauthorized(run::<AwsSns>(
-        &fixture("subscription-confirmation.http"),
+        &H.fixture("subscription-confirmation.http"),
         &only_inbound
     )));
-    assert!(run::<AwsSns>(&fixture("inbound-sms.http"), &only_inbound).is_ok());
+    assert!(run::<AwsSns>(&H.fixture("inbound-sms.http"), &only_inbound).is_ok());
 }
 
 #[test]
 fn timestamp_tolerance() {
-    let fx = fixture("eum-text-delivered-v1.http");
+    let fx = H.fixture("eum-text-delivered-v1.http");
     // Signed at 2023-11-14T22:13:05.123Z.
     let signed = 1_699_999_985_123;
-    assert!(run_at::<AwsSns>(&fx, &cfg(), signed + 3_600_000).is_ok());
+    assert!(run_at::<AwsSns>(&fx, CFG, signed + 3_600_000).is_ok());
     assert!(is_unauthorized(run_at::<AwsSns>(
         &fx,
-        &cfg(),
+        CFG,
         signed + 3_601_000
     )));
     assert!(is_unauthorized(run_at::<AwsSns>(
         &fx,
-        &cfg(),
+        CFG,
         signed - 3_601_000
     )));
     let strict = [
@@ -365,7 +339,8 @@ fn timestamp_tolerance() {
 
 #[test]
 fn garbage_is_a_bad_request_not_a_panic() {
-    let head = fixture("eum-text-delivered-v1.http")
+    let head = H
+        .fixture("eum-text-delivered-v1.http")
         .split("\n\n")
         .next()
         .unwrap()
@@ -379,24 +354,26 @@ fn garbage_is_a_bad_request_not_a_panic() {
         r#"{"Type":"Bogus","TopicArn":"x"}"#,
         "{\"Type\":\"Notification\",\"TopicArn\":\"arn:aws:sns:us-east-1:123456789012:sms-delivery-status\",\"Message\":\"x\",\"Signature\":\"\u{0}\",",
     ] {
-        let r = run::<AwsSns>(&format!("{head}\n\n{body}\n"), &cfg());
+        let r = run::<AwsSns>(&format!("{head}\n\n{body}\n"), CFG);
         assert!(
             matches!(r, Err(PluginError::BadRequest(_))),
             "{body}: {r:?}"
         );
     }
     // Header and body disagree on the Type.
-    let fx = fixture("eum-text-delivered-v1.http").replace(
+    let fx = H.fixture("eum-text-delivered-v1.http").replace(
         "x-amz-sns-message-type: Notification",
         "x-amz-sns-message-type: SubscriptionConfirmation",
     );
     assert!(matches!(
-        run::<AwsSns>(&fx, &cfg()),
+        run::<AwsSns>(&fx, CFG),
         Err(PluginError::BadRequest(_))
     ));
     // Missing signature fields: unauthorized.
-    let unsigned = fixture("eum-text-delivered-v1.http").replace("\"Signature\" :", "\"Sig\" :");
-    assert!(is_unauthorized(run::<AwsSns>(&unsigned, &cfg())));
+    let unsigned = H
+        .fixture("eum-text-delivered-v1.http")
+        .replace("\"Signature\" :", "\"Sig\" :");
+    assert!(is_unauthorized(run::<AwsSns>(&unsigned, CFG)));
 }
 
 #[test]

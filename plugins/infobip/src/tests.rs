@@ -1,28 +1,8 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, extra, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, delivery_status, extra, run};
 
 const CFG: &[(&str, &str)] = &[];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn deliveries(name: &str) -> Vec<(Event, DeliveryStatus)> {
-    let out = run::<Infobip>(&fixture(name), CFG).unwrap();
-    out.events
-        .into_iter()
-        .map(|ev| {
-            let d = delivery_status(&ev);
-            (ev, d)
-        })
-        .collect()
-}
-
-fn one(name: &str) -> (Event, DeliveryStatus) {
-    let mut all = deliveries(name);
-    assert_eq!(all.len(), 1, "{name}");
-    all.remove(0)
-}
+const H: Harness<Infobip> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b""));
 
 fn post(body: &str) -> Result<Outcome, PluginError> {
     run::<Infobip>(
@@ -67,9 +47,9 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_batch_is_one_event_per_result() {
-    let all = deliveries("delivered-batch.http");
+    let all = H.events("delivered-batch.http");
     assert_eq!(all.len(), 2);
-    let (ev, d) = &all[0];
+    let (ev, d) = (&all[0], delivery_status(&all[0]));
     assert_eq!(ev.id, "4019946523210359371:DELIVERED_TO_HANDSET");
     assert_eq!(d.message_id, "4019946523210359371");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -91,43 +71,43 @@ fn delivered_batch_is_one_event_per_result() {
     );
     assert_eq!(extra(ev, "error.name"), Some("NO_ERROR"));
     assert_eq!(extra(ev, "messageId"), None);
-    let (_, op) = &all[1];
+    let op = delivery_status(&all[1]);
     assert_eq!(op.state, DeliveryState::Sent);
     assert_eq!(op.occurred_at, Some(1_699_999_973_500));
 }
 
 #[test]
 fn undeliverable_expired_rejected_pending() {
-    let (ev, u) = one("undeliverable.http");
+    let (ev, u) = H.delivery("undeliverable.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("1"))
     );
     assert_eq!(extra(&ev, "error.name"), Some("EC_UNKNOWN_SUBSCRIBER"));
     assert_eq!(extra(&ev, "error.permanent"), Some("true"));
-    let (_, e) = one("expired.http");
+    let (_, e) = H.delivery("expired.http");
     assert_eq!(
         (e.state, e.error_code.as_deref()),
         (DeliveryState::Expired, Some("27"))
     );
     // REJECTED_PREFIX_MISSING is not listed: its group decides.
-    let (_, r) = one("rejected.http");
+    let (_, r) = H.delivery("rejected.http");
     assert_eq!(
         (r.state, r.provider_status.as_str()),
         (DeliveryState::Failed, "REJECTED_PREFIX_MISSING")
     );
-    assert_eq!(one("pending.http").1.state, DeliveryState::Sent);
+    assert_eq!(H.delivery("pending.http").1.state, DeliveryState::Sent);
 }
 
 #[test]
 fn whatsapp_delivered_and_seen() {
-    let (_, d) = one("whatsapp-delivered.http");
+    let (_, d) = H.delivery("whatsapp-delivered.http");
     assert_eq!(
         (d.state, d.channel),
         (DeliveryState::Delivered, Channel::Whatsapp)
     );
     assert_eq!(d.from.as_deref(), Some("447860099299"));
-    let (ev, s) = one("whatsapp-seen.http");
+    let (ev, s) = H.delivery("whatsapp-seen.http");
     assert_eq!(ev.id, "a28dd97c-1ffb-4fcf-99f1-0b557ed381da:SEEN");
     assert_eq!(
         (s.state, s.channel),
@@ -140,7 +120,7 @@ fn whatsapp_delivered_and_seen() {
 
 #[test]
 fn inbound_batch() {
-    let out = run::<Infobip>(&fixture("inbound-sms.http"), CFG).unwrap();
+    let out = H.outcome(&H.fixture("inbound-sms.http"));
     assert_eq!(out.events.len(), 2);
     assert_eq!(out.reply.as_ref().unwrap().status, 200);
     let ev = &out.events[0];
@@ -203,7 +183,7 @@ fn garbage_is_a_bad_request_not_a_panic() {
     }
     for bad in ["reject-not-json.http", "reject-no-message-id.http"] {
         assert!(matches!(
-            run::<Infobip>(&fixture(bad), CFG),
+            run::<Infobip>(&H.fixture(bad), CFG),
             Err(PluginError::BadRequest(_))
         ));
     }
@@ -223,6 +203,6 @@ fn reply_and_routes() {
 /// event under `fixtures/config.toml`, `reject-` ones are refused.
 #[test]
 fn every_fixture_follows_the_naming_convention() {
-    assert_eq!(fixture("config.toml"), "");
+    assert_eq!(H.fixture("config.toml"), "");
     assert_eq!(check_fixtures::<Infobip>(env!("CARGO_MANIFEST_DIR")), 10);
 }

@@ -1,33 +1,12 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 use switchboard_plugin_sdk::time::parse_datetime;
 
 const CFG: &[(&str, &str)] = &[];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn outcome(name: &str) -> Outcome {
-    let out = run::<Kannel>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    out
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let ev = outcome(name).events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn inbound(name: &str) -> (Outcome, Event, InboundMessage) {
-    let out = outcome(name);
-    let ev = out.events[0].clone();
-    match ev.kind.clone() {
-        EventKind::InboundMessage(m) => (out, ev, m),
-        other => panic!("{name}: not inbound: {other:?}"),
-    }
-}
+/// Kannel's requests: an empty reply.
+const H: Harness<Kannel> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b""));
+/// Jasmin's requests: `ACK/Jasmin`.
+const JASMIN: Harness<Kannel> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"ACK/Jasmin"));
 
 fn utc(s: &str) -> i64 {
     parse_datetime(s, 0).unwrap()
@@ -43,7 +22,9 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     ] {
         assert!(STATUSES.iter().any(|(k, _)| *k == stat), "{stat}");
     }
-    let fx = fixture("dlr-delivered.http").replace("stat%3ADELIVRD", "stat%3ASCHEDLD");
+    let fx = H
+        .fixture("dlr-delivered.http")
+        .replace("stat%3ADELIVRD", "stat%3ASCHEDLD");
     let out = run::<Kannel>(&fx, CFG).unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
@@ -56,12 +37,12 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_dlr_with_smpp_receipt() {
-    let out = outcome("dlr-delivered.http");
+    let out = H.outcome(&H.fixture("dlr-delivered.http"));
     // Kannel gets an empty reply (a body would never be sent anywhere, but
     // an sms-service would text it back).
     let reply = out.reply.clone().unwrap();
     assert_eq!((reply.status, reply.body.len()), (200, 0));
-    let (ev, d) = delivery("dlr-delivered.http");
+    let (ev, d) = H.delivery("dlr-delivered.http");
     assert_eq!(ev.id, "ORD-1001:DELIVRD");
     assert_eq!(d.message_id, "ORD-1001");
     assert_eq!(d.message_ref.as_deref(), Some("ORD-1001"));
@@ -101,14 +82,14 @@ fn receipt_failures_expiry_and_intermediate_states() {
         ("dlr-enroute.http", DeliveryState::Sent, None),
         ("dlr-unknown.http", DeliveryState::Unknown, None),
     ] {
-        let (_, d) = delivery(name);
+        let (_, d) = H.delivery(name);
         assert_eq!((d.state, d.error_code.as_deref()), (state, err), "{name}");
     }
 }
 
 #[test]
 fn dlr_types_without_a_receipt() {
-    let (ev, ack) = delivery("dlr-smsc-ack.http");
+    let (ev, ack) = H.delivery("dlr-smsc-ack.http");
     assert_eq!(
         (ack.state, ack.provider_status.as_str()),
         (DeliveryState::Sent, "8")
@@ -116,10 +97,10 @@ fn dlr_types_without_a_receipt() {
     assert_eq!(ev.id, "ORD-1001:8");
     // %T: unix seconds.
     assert_eq!(ack.occurred_at, Some(1_700_748_600_000));
-    let (_, nack) = delivery("dlr-smsc-nack.http");
+    let (_, nack) = H.delivery("dlr-smsc-nack.http");
     assert_eq!(nack.state, DeliveryState::Failed);
     assert_eq!(nack.error_code.as_deref(), Some("0x0000000b"));
-    let (ev, buffered) = delivery("dlr-buffered-no-receipt.http");
+    let (ev, buffered) = H.delivery("dlr-buffered-no-receipt.http");
     assert_eq!(buffered.state, DeliveryState::Queued);
     // No `ref`: Kannel's own %I is the id.
     assert_eq!(buffered.message_id, "d3f2e3d4-5a6b-4c7d-8e9f-0a1b2c3d4e61");
@@ -163,28 +144,29 @@ fn receipt_parsing() {
 
 #[test]
 fn jasmin_dlrs_get_ack_jasmin() {
-    let out = outcome("jasmin-dlr-delivered.http");
+    let out = JASMIN.outcome(&JASMIN.fixture("jasmin-dlr-delivered.http"));
     assert_eq!(out.reply.unwrap().body, b"ACK/Jasmin");
-    let (ev, d) = delivery("jasmin-dlr-delivered.http");
+    let (ev, d) = JASMIN.delivery("jasmin-dlr-delivered.http");
     assert_eq!(ev.id, "4b8c7c02-ef65-4a3b-9d4f-1c3a5e7f9b21:DELIVRD");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.occurred_at, Some(utc("2023-11-23T14:15:00Z")));
     assert!(has_extra(&ev, "id_smsc", "2a4f7c1d"));
     assert!(has_extra(&ev, "level", "2"));
-    let (_, l1) = delivery("jasmin-dlr-level1.http");
+    let (_, l1) = JASMIN.delivery("jasmin-dlr-level1.http");
     assert_eq!(
         (l1.state, l1.provider_status.as_str()),
         (DeliveryState::Sent, "ESME_ROK")
     );
-    let (_, err) = delivery("jasmin-dlr-level1-error.http");
+    let (_, err) = JASMIN.delivery("jasmin-dlr-level1-error.http");
     assert_eq!(err.state, DeliveryState::Failed);
     assert_eq!(err.error_code.as_deref(), Some("ESME_RINVDSTADR"));
 }
 
 #[test]
 fn kannel_mo_by_get() {
-    let (out, ev, m) = inbound("mo-sms.http");
+    let out = H.outcome(&H.fixture("mo-sms.http"));
     assert_eq!(out.reply.unwrap().body.len(), 0);
+    let (ev, m) = H.inbound("mo-sms.http");
     assert_eq!(ev.id, "e4a5b6c7-d8e9-4f0a-9b1c-2d3e4f5a6b7c");
     assert_eq!(m.from, "+79161234567");
     assert_eq!(m.to, "4545");
@@ -197,15 +179,16 @@ fn kannel_mo_by_get() {
 
 #[test]
 fn ucs2_as_hex_or_raw_bytes_and_latin1() {
-    assert_eq!(inbound("mo-ucs2-hex.http").2.text, "Привет 👋");
-    assert_eq!(inbound("mo-ucs2-raw.http").2.text, "Да, спасибо");
-    assert_eq!(inbound("mo-latin1.http").2.text, "Réservé à 14h, merci");
+    assert_eq!(H.inbound("mo-ucs2-hex.http").1.text, "Привет 👋");
+    assert_eq!(H.inbound("mo-ucs2-raw.http").1.text, "Да, спасибо");
+    assert_eq!(H.inbound("mo-latin1.http").1.text, "Réservé à 14h, merci");
 }
 
 #[test]
 fn jasmin_mo_gets_ack_jasmin() {
-    let (out, ev, m) = inbound("jasmin-mo.http");
+    let out = JASMIN.outcome(&JASMIN.fixture("jasmin-mo.http"));
     assert_eq!(out.reply.unwrap().body, b"ACK/Jasmin");
+    let (ev, m) = JASMIN.inbound("jasmin-mo.http");
     assert_eq!(ev.id, "1e2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b");
     assert_eq!(m.text, "Готово ✓");
     assert_eq!((m.from.as_str(), m.to.as_str()), ("+79161234567", "4545"));
@@ -228,7 +211,7 @@ fn malformed_requests_are_bad_requests() {
         "reject-dlr-without-id.http",
         "reject-mo-without-from.http",
     ] {
-        let r = run::<Kannel>(&fixture(name), CFG);
+        let r = run::<Kannel>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::BadRequest(_))),
             "{name}: {r:?}"
@@ -253,13 +236,17 @@ fn malformed_requests_are_bad_requests() {
 
 #[test]
 fn utc_offset_applies_to_receipt_dates() {
-    let out = run::<Kannel>(&fixture("dlr-delivered.http"), &[("utc_offset", "+03:00")]).unwrap();
+    let out = run::<Kannel>(
+        &H.fixture("dlr-delivered.http"),
+        &[("utc_offset", "+03:00")],
+    )
+    .unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
     };
     assert_eq!(d.occurred_at, Some(utc("2023-11-23T11:15:00Z")));
     assert!(matches!(
-        run::<Kannel>(&fixture("dlr-delivered.http"), &[("utc_offset", "soon")]),
+        run::<Kannel>(&H.fixture("dlr-delivered.http"), &[("utc_offset", "soon")]),
         Err(PluginError::Internal(_))
     ));
 }

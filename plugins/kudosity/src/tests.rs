@@ -1,27 +1,13 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[("api_secret", "fixture-api-secret")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn one(name: &str) -> Event {
-    let out = run::<Kudosity>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    out.events.into_iter().next().unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let ev = one(name);
-    let d = delivery_status(&ev);
-    (ev, d)
-}
+// Its outcomes carry no reply: the host answers with `accept_reply`.
+const H: Harness<Kudosity> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
 
 /// A fixture with its body replaced (v2 is unsigned, so any body goes).
 fn with_body(name: &str, body: &str) -> String {
-    let fx = fixture(name);
+    let fx = H.fixture(name);
     let head = fx.split("\n\n").next().unwrap();
     format!("{head}\n\n{body}\n")
 }
@@ -31,7 +17,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) = delivery("sms-status-other.http");
+    let (ev, d) = H.delivery("sms-status-other.http");
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "OTHER");
     assert_eq!(ev.id, "11111111-2222-4333-8444-555555555555:OTHER");
@@ -39,8 +25,8 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn sms_sent_then_delivered_share_the_message_id() {
-    let (sent_ev, sent) = delivery("sms-status-sent.http");
-    let (ev, d) = delivery("sms-status-delivered.http");
+    let (sent_ev, sent) = H.delivery("sms-status-sent.http");
+    let (ev, d) = H.delivery("sms-status-delivered.http");
     assert_eq!(sent.message_id, d.message_id);
     assert_ne!(sent_ev.id, ev.id);
     assert_eq!(sent.state, DeliveryState::Sent);
@@ -67,8 +53,8 @@ fn sms_sent_then_delivered_share_the_message_id() {
 
 #[test]
 fn soft_and_hard_bounces_stay_apart() {
-    let (_, soft) = delivery("sms-status-soft-bounce.http");
-    let (_, hard) = delivery("sms-status-hard-bounce.http");
+    let (_, soft) = H.delivery("sms-status-soft-bounce.http");
+    let (_, hard) = H.delivery("sms-status-hard-bounce.http");
     assert_eq!(soft.state, DeliveryState::Undelivered);
     assert_eq!(soft.provider_status, "SOFT_BOUNCE");
     assert_eq!(soft.error_code.as_deref(), Some("soft_bounce"));
@@ -76,37 +62,34 @@ fn soft_and_hard_bounces_stay_apart() {
     assert_eq!(hard.provider_status, "HARD_BOUNCE");
     assert_eq!(hard.error_code.as_deref(), Some("hard_bounce"));
     assert_eq!(
-        delivery("sms-status-rejected.http").1.state,
+        H.delivery("sms-status-rejected.http").1.state,
         DeliveryState::Failed
     );
 }
 
 #[test]
 fn mms_rcs_and_whatsapp_status_channels() {
-    let (ev, mms) = delivery("mms-status-delivered.http");
+    let (ev, mms) = H.delivery("mms-status-delivered.http");
     assert_eq!(mms.channel, Channel::Mms);
     assert!(has_extra(
         &ev,
         "status.description",
         "Sent to Vodafone (response status details: Success)"
     ));
-    let (_, rcs) = delivery("rcs-status-read.http");
+    let (_, rcs) = H.delivery("rcs-status-read.http");
     assert_eq!(
         (rcs.channel, rcs.state),
         (Channel::Rcs, DeliveryState::Read)
     );
     assert_eq!(rcs.from.as_deref(), Some("DemoAgent"));
-    let (_, wa) = delivery("whatsapp-status-delivered.http");
+    let (_, wa) = H.delivery("whatsapp-status-delivered.http");
     assert_eq!(wa.channel, Channel::Whatsapp);
     assert_eq!(wa.state, DeliveryState::Delivered);
 }
 
 #[test]
 fn sms_inbound_links_to_the_last_message() {
-    let ev = one("sms-inbound.http");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!("not inbound")
-    };
+    let (ev, m) = H.inbound("sms-inbound.http");
     assert_eq!(ev.id, "alss-2way-605b31c7-d2c49104");
     assert_eq!(m.from, "447507222200");
     assert_eq!(m.to, "61481074190");
@@ -126,10 +109,7 @@ fn sms_inbound_links_to_the_last_message() {
 
 #[test]
 fn mms_inbound_media_become_data_urls() {
-    let ev = one("mms-inbound.http");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!("not inbound")
-    };
+    let (ev, m) = H.inbound("mms-inbound.http");
     assert_eq!(m.channel, Channel::Mms);
     assert_eq!(m.from, "+61400000000");
     assert_eq!(m.text, "");
@@ -143,10 +123,7 @@ fn mms_inbound_media_become_data_urls() {
 
 #[test]
 fn whatsapp_inbound() {
-    let ev = one("whatsapp-inbound.http");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!("not inbound")
-    };
+    let (_, m) = H.inbound("whatsapp-inbound.http");
     assert_eq!(m.channel, Channel::Whatsapp);
     assert_eq!(m.text, "Hola — is my order ready? 😀");
     assert_eq!(m.message_ref.as_deref(), Some("wa-order-12"));
@@ -154,7 +131,7 @@ fn whatsapp_inbound() {
 
 #[test]
 fn link_hit_event() {
-    let ev = one("link-hit.http");
+    let ev = H.one(&H.fixture("link-hit.http"));
     let EventKind::LinkHit(h) = &ev.kind else {
         panic!("not a link hit")
     };
@@ -178,7 +155,7 @@ fn opt_out_by_link_and_by_sms() {
         ("opt-out-link.http", "LINK_HIT"),
         ("opt-out-sms.http", "SMS_INBOUND"),
     ] {
-        let ev = one(name);
+        let ev = H.one(&H.fixture(name));
         let EventKind::OptOut(o) = &ev.kind else {
             panic!("not an opt-out")
         };
@@ -189,7 +166,7 @@ fn opt_out_by_link_and_by_sms() {
         assert!(has_extra(&ev, "opt_out.source", how));
         assert!(ev.id.ends_with(how));
     }
-    let ev = one("opt-out-sms.http");
+    let ev = H.one(&H.fixture("opt-out-sms.http"));
     let EventKind::OptOut(o) = &ev.kind else {
         panic!()
     };
@@ -204,18 +181,22 @@ fn v2_resends_have_the_same_id() {
         "link-hit.http",
         "opt-out-link.http",
     ] {
-        assert_eq!(one(name).id, one(name).id, "{name}");
+        assert_eq!(
+            H.one(&H.fixture(name)).id,
+            H.one(&H.fixture(name)).id,
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn v2_needs_no_config() {
-    assert!(run::<Kudosity>(&fixture("sms-status-delivered.http"), &[]).is_ok());
+    assert!(run::<Kudosity>(&H.fixture("sms-status-delivered.http"), &[]).is_ok());
 }
 
 #[test]
 fn legacy_dlr_is_signed_and_parsed() {
-    let (ev, d) = delivery("legacy-dlr-delivered.http");
+    let (ev, d) = H.delivery("legacy-dlr-delivered.http");
     assert_eq!(ev.id, "483979011:DELIVERED");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.to.as_deref(), Some("61429859724"));
@@ -223,49 +204,51 @@ fn legacy_dlr_is_signed_and_parsed() {
     assert_eq!(d.occurred_at, Some(1_619_410_680_000));
     assert!(has_extra(&ev, "user_id", "63935"));
     assert!(has_extra(&ev, "rate", "10"));
-    let (_, soft) = delivery("legacy-dlr-soft-bounce.http");
+    let (_, soft) = H.delivery("legacy-dlr-soft-bounce.http");
     assert_eq!(soft.state, DeliveryState::Undelivered);
     assert_eq!(soft.error_code.as_deref(), Some("soft_bounce"));
 }
 
 #[test]
 fn legacy_reply_with_opt_out_gives_two_events() {
-    let out = run::<Kudosity>(&fixture("legacy-reply-optout.http"), CFG).unwrap();
-    assert_eq!(out.events.len(), 2);
-    let EventKind::InboundMessage(m) = &out.events[0].kind else {
+    let events = H.events("legacy-reply-optout.http");
+    assert_eq!(events.len(), 2);
+    let EventKind::InboundMessage(m) = &events[0].kind else {
         panic!("not inbound")
     };
-    assert_eq!(out.events[0].id, "91827364");
+    assert_eq!(events[0].id, "91827364");
     assert_eq!(m.from, "61429859724");
     assert_eq!(m.to, "61481074185");
     assert_eq!(m.text, "STOP / no more é");
-    let EventKind::OptOut(o) = &out.events[1].kind else {
+    let EventKind::OptOut(o) = &events[1].kind else {
         panic!("not an opt-out")
     };
     assert_eq!(o.from, "61429859724");
-    assert_eq!(out.events[1].id, "optout:91827364");
-    assert!(has_extra(&out.events[0], "message_id", "483979011"));
+    assert_eq!(events[1].id, "optout:91827364");
+    assert!(has_extra(&events[0], "message_id", "483979011"));
 }
 
 #[test]
 fn legacy_signature_rejects() {
-    let bad = run::<Kudosity>(&fixture("reject-legacy-bad-signature.http"), CFG);
+    let bad = run::<Kudosity>(&H.fixture("reject-legacy-bad-signature.http"), CFG);
     assert!(matches!(bad, Err(PluginError::Unauthorized(_))), "{bad:?}");
     let wrong_secret = run::<Kudosity>(
-        &fixture("legacy-dlr-delivered.http"),
+        &H.fixture("legacy-dlr-delivered.http"),
         &[("api_secret", "other")],
     );
     assert!(matches!(wrong_secret, Err(PluginError::Unauthorized(_))));
-    let no_secret = run::<Kudosity>(&fixture("legacy-dlr-delivered.http"), &[]);
+    let no_secret = run::<Kudosity>(&H.fixture("legacy-dlr-delivered.http"), &[]);
     assert!(matches!(no_secret, Err(PluginError::Unauthorized(_))));
-    let tampered =
-        fixture("legacy-dlr-delivered.http").replace("status=delivered", "status=hard-bounce");
+    let tampered = H
+        .fixture("legacy-dlr-delivered.http")
+        .replace("status=delivered", "status=hard-bounce");
     assert!(matches!(
         run::<Kudosity>(&tampered, CFG),
         Err(PluginError::Unauthorized(_))
     ));
-    let unsigned =
-        fixture("legacy-dlr-delivered.http").replace("X-Transmitsms-Signature", "X-Other");
+    let unsigned = H
+        .fixture("legacy-dlr-delivered.http")
+        .replace("X-Transmitsms-Signature", "X-Other");
     assert!(matches!(
         run::<Kudosity>(&unsigned, CFG),
         Err(PluginError::Unauthorized(_))
@@ -294,7 +277,7 @@ fn php_json_encoding_matches_php() {
 
 #[test]
 fn garbage_is_a_bad_request_not_a_panic() {
-    let r = run::<Kudosity>(&fixture("reject-not-json.http"), CFG);
+    let r = run::<Kudosity>(&H.fixture("reject-not-json.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     for body in [
         "",
@@ -344,7 +327,7 @@ fn numbers_and_odd_types_do_not_panic() {
 fn reply_is_200() {
     let info = Kudosity::describe();
     assert_eq!(info.accept_reply.status, 200);
-    let out = run::<Kudosity>(&fixture("sms-status-sent.http"), CFG).unwrap();
+    let out = run::<Kudosity>(&H.fixture("sms-status-sent.http"), CFG).unwrap();
     assert!(out.reply.is_none());
     assert!(
         info.routes

@@ -1,24 +1,16 @@
 use super::*;
-use switchboard_plugin_sdk::testing::run;
+use switchboard_plugin_sdk::testing::{Harness, run};
 
 const CFG: &[(&str, &str)] = &[("secret", "fixture-secret")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<MySmsGate>(&fixture(name), CFG).unwrap();
-    let ev = out.events.into_iter().next().unwrap();
-    let EventKind::DeliveryStatus(d) = ev.kind.clone() else {
-        panic!("not a delivery")
-    };
-    (ev, d)
-}
+const H: Harness<MySmsGate> = Harness::new(
+    env!("CARGO_MANIFEST_DIR"),
+    CFG,
+    (200, br#"{"status":"success"}"#),
+);
 
 #[test]
 fn delivered_report() {
-    let (ev, d) = delivery("delivered.http");
+    let (ev, d) = H.delivery("delivered.http");
     assert_eq!(ev.id, "unique_message_identifier:delivered");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.to.as_deref(), Some("+1234567890"));
@@ -32,12 +24,12 @@ fn delivered_report() {
 
 #[test]
 fn failed_and_sent_reports() {
-    let (_, f) = delivery("failed.http");
+    let (_, f) = H.delivery("failed.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("GENERIC_FAILURE"))
     );
-    assert_eq!(delivery("sent.http").1.state, DeliveryState::Sent);
+    assert_eq!(H.delivery("sent.http").1.state, DeliveryState::Sent);
 }
 
 #[test]
@@ -50,8 +42,8 @@ fn every_status_maps() {
 
 #[test]
 fn incoming_message_has_a_stable_derived_id() {
-    let a = run::<MySmsGate>(&fixture("incoming.http"), CFG).unwrap();
-    let b = run::<MySmsGate>(&fixture("incoming.http"), CFG).unwrap();
+    let a = run::<MySmsGate>(&H.fixture("incoming.http"), CFG).unwrap();
+    let b = run::<MySmsGate>(&H.fixture("incoming.http"), CFG).unwrap();
     assert_eq!(a.events[0].id, b.events[0].id);
     let EventKind::InboundMessage(m) = &a.events[0].kind else {
         panic!()
@@ -68,15 +60,15 @@ fn incoming_message_has_a_stable_derived_id() {
 #[test]
 fn signature_is_checked_with_the_configured_algorithm() {
     assert!(matches!(
-        run::<MySmsGate>(&fixture("reject-bad-signature.http"), CFG),
+        run::<MySmsGate>(&H.fixture("reject-bad-signature.http"), CFG),
         Err(PluginError::Unauthorized(_))
     ));
     assert!(matches!(
-        run::<MySmsGate>(&fixture("delivered.http"), &[("secret", "wrong")]),
+        run::<MySmsGate>(&H.fixture("delivered.http"), &[("secret", "wrong")]),
         Err(PluginError::Unauthorized(_))
     ));
     // Same body signed as base64 in a custom header.
-    let fx = fixture("delivered.http");
+    let fx = H.fixture("delivered.http");
     let body = fx.split("\n\n").nth(1).unwrap().trim_end();
     let sig =
         switchboard_plugin_sdk::sign::base64(&hmac_sha256(b"fixture-secret", body.as_bytes()));
@@ -91,7 +83,7 @@ fn signature_is_checked_with_the_configured_algorithm() {
 
 #[test]
 fn garbage_is_a_bad_request() {
-    let fx = fixture("delivered.http");
+    let fx = H.fixture("delivered.http");
     let head = fx.split("\n\n").next().unwrap();
     let body = "not json";
     let sig = switchboard_plugin_sdk::sign::hex(&hmac_sha256(b"fixture-secret", body.as_bytes()));

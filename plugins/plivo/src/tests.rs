@@ -1,19 +1,9 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, extra, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, extra, run};
 
 const CFG: &[(&str, &str)] = &[("auth_token", "fixture-plivo-auth-token")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<Plivo>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
+/// Status callbacks: an empty 200 (inbound ones get empty XML, checked in their tests).
+const H: Harness<Plivo> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b""));
 
 /// Vectors computed with the official `plivo` PyPI package (4.63.0),
 /// `plivo.utils.signature_v3`: `construct_post_url` / `construct_get_url`
@@ -87,7 +77,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_status_callback() {
-    let (ev, d) = delivery("status-delivered.http");
+    let (ev, d) = H.delivery("status-delivered.http");
     assert_eq!(ev.id, "db3ce55a-7f1d-11ee-9c2e-0242ac110003:delivered");
     assert_eq!(d.message_id, "db3ce55a-7f1d-11ee-9c2e-0242ac110003");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -106,28 +96,28 @@ fn delivered_status_callback() {
 
 #[test]
 fn queued_sent_undelivered_failed_read() {
-    let (_, q) = delivery("status-queued.http");
+    let (_, q) = H.delivery("status-queued.http");
     // QueuedTime 2023-11-14 22:12:50.301247
     assert_eq!(
         (q.state, q.occurred_at),
         (DeliveryState::Queued, Some(1_699_999_970_301))
     );
-    let (_, s) = delivery("status-sent.http");
+    let (_, s) = H.delivery("status-sent.http");
     assert_eq!(
         (s.state, s.occurred_at),
         (DeliveryState::Sent, Some(1_699_999_971_093))
     );
-    let (_, u) = delivery("status-undelivered.http");
+    let (_, u) = H.delivery("status-undelivered.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("80"))
     );
-    let (_, f) = delivery("status-failed.http");
+    let (_, f) = H.delivery("status-failed.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("50"))
     );
-    let (ev, r) = delivery("status-whatsapp-read.http");
+    let (ev, r) = H.delivery("status-whatsapp-read.http");
     assert_eq!(
         (r.state, r.channel),
         (DeliveryState::Read, Channel::Whatsapp)
@@ -137,11 +127,12 @@ fn queued_sent_undelivered_failed_read() {
 
 #[test]
 fn get_callback_is_signed_over_the_query() {
-    let (ev, d) = delivery("status-delivered-get.http");
+    let (ev, d) = H.delivery("status-delivered-get.http");
     assert_eq!(ev.id, "1b2c3d4e-7f1e-11ee-9c2e-0242ac110007:delivered");
     assert_eq!(d.state, DeliveryState::Delivered);
-    let tampered =
-        fixture("status-delivered-get.http").replace("Status=delivered", "Status=failed");
+    let tampered = H
+        .fixture("status-delivered-get.http")
+        .replace("Status=delivered", "Status=failed");
     assert!(matches!(
         run::<Plivo>(&tampered, CFG),
         Err(PluginError::Unauthorized(_))
@@ -151,7 +142,7 @@ fn get_callback_is_signed_over_the_query() {
 #[test]
 fn unknown_status_is_kept() {
     // Re-sign a callback with a status Plivo may add one day.
-    let fx = fixture("status-sent.http");
+    let fx = H.fixture("status-sent.http");
     let body = fx
         .split("\n\n")
         .nth(1)
@@ -183,7 +174,7 @@ fn signature_accept_and_reject() {
     for bad in ["reject-bad-signature.http", "reject-tampered-status.http"] {
         assert!(
             matches!(
-                run::<Plivo>(&fixture(bad), CFG),
+                run::<Plivo>(&H.fixture(bad), CFG),
                 Err(PluginError::Unauthorized(_))
             ),
             "{bad}"
@@ -191,23 +182,27 @@ fn signature_accept_and_reject() {
     }
     assert!(matches!(
         run::<Plivo>(
-            &fixture("status-delivered.http"),
+            &H.fixture("status-delivered.http"),
             &[("auth_token", "other")]
         ),
         Err(PluginError::Unauthorized(_))
     ));
-    let no_nonce = fixture("status-delivered.http").replace("X-Plivo-Signature-V3-Nonce", "X-N");
+    let no_nonce = H
+        .fixture("status-delivered.http")
+        .replace("X-Plivo-Signature-V3-Nonce", "X-N");
     assert!(matches!(
         run::<Plivo>(&no_nonce, CFG),
         Err(PluginError::Unauthorized(_))
     ));
-    let no_sig = fixture("status-delivered.http").replace("X-Plivo-Signature-V3:", "X-S:");
+    let no_sig = H
+        .fixture("status-delivered.http")
+        .replace("X-Plivo-Signature-V3:", "X-S:");
     assert!(matches!(
         run::<Plivo>(&no_sig, CFG),
         Err(PluginError::Unauthorized(_))
     ));
     // Plivo lists one signature per active token, comma-separated.
-    let fx = fixture("status-delivered.http");
+    let fx = H.fixture("status-delivered.http");
     let listed = fx.replace(
         "X-Plivo-Signature-V3: ",
         "X-Plivo-Signature-V3: c29tZXRoaW5nIGVsc2U=,",
@@ -220,7 +215,7 @@ fn signature_accept_and_reject() {
 
 #[test]
 fn inbound_sms_gets_empty_xml() {
-    let out = run::<Plivo>(&fixture("inbound-sms.http"), CFG).unwrap();
+    let out = run::<Plivo>(&H.fixture("inbound-sms.http"), CFG).unwrap();
     assert_eq!(out.events.len(), 1);
     let ev = &out.events[0];
     assert_eq!(ev.id, "2f7a9c1e-7f1e-11ee-8d1a-0242ac110008");
@@ -239,7 +234,7 @@ fn inbound_sms_gets_empty_xml() {
 
 #[test]
 fn inbound_mms_lists_media() {
-    let out = run::<Plivo>(&fixture("inbound-mms.http"), CFG).unwrap();
+    let out = run::<Plivo>(&H.fixture("inbound-mms.http"), CFG).unwrap();
     let EventKind::InboundMessage(m) = &out.events[0].kind else {
         panic!()
     };
@@ -253,7 +248,7 @@ fn inbound_mms_lists_media() {
 
 #[test]
 fn opt_out_intent_adds_an_opt_out() {
-    let out = run::<Plivo>(&fixture("inbound-optout.http"), CFG).unwrap();
+    let out = run::<Plivo>(&H.fixture("inbound-optout.http"), CFG).unwrap();
     assert_eq!(out.events.len(), 2);
     assert!(matches!(out.events[0].kind, EventKind::InboundMessage(_)));
     let EventKind::OptOut(o) = &out.events[1].kind else {
@@ -311,7 +306,7 @@ fn accept_reply_and_routes() {
 fn every_fixture_follows_the_naming_convention() {
     assert_eq!(check_fixtures::<Plivo>(env!("CARGO_MANIFEST_DIR")), 12);
     assert_eq!(
-        fixture("config.toml").trim(),
+        H.fixture("config.toml").trim(),
         "auth_token = \"fixture-plivo-auth-token\""
     );
 }

@@ -1,30 +1,9 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{
-    check_fixtures, delivery_status, has_extra, inbound_message, run,
-};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, delivery_status, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn events(name: &str) -> Vec<Event> {
-    run::<Sinch>(&fixture(name), CFG).unwrap().events
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let evs = events(name);
-    assert_eq!(evs.len(), 1, "{name}");
-    let d = delivery_status(&evs[0]);
-    (evs[0].clone(), d)
-}
-
-fn inbound(name: &str) -> (Event, InboundMessage) {
-    let evs = events(name);
-    assert_eq!(evs.len(), 1, "{name}");
-    (evs[0].clone(), inbound_message(&evs[0]))
-}
+// Its outcomes carry no reply: the host answers with `accept_reply`.
+const H: Harness<Sinch> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
 
 fn with_body(body: &str) -> String {
     format!(
@@ -49,7 +28,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn recipient_delivered() {
-    let (ev, d) = delivery("recipient-delivered.http");
+    let (ev, d) = H.delivery("recipient-delivered.http");
     assert_eq!(ev.id, "01FC66621XXXXX119Z8PMV1QPQ:44231235674:Delivered:0");
     assert_eq!(d.message_id, "01FC66621XXXXX119Z8PMV1QPQ:44231235674");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -85,22 +64,22 @@ fn recipient_status_families() {
             Some("405"),
         ),
     ] {
-        let (_, d) = delivery(name);
+        let (_, d) = H.delivery(name);
         assert_eq!((d.state, d.error_code.as_deref()), (state, code), "{name}");
     }
-    let (_, queued) = delivery("recipient-queued.http");
+    let (_, queued) = H.delivery("recipient-queued.http");
     // No operator_status_at: the report's `at`.
     assert_eq!(
         queued.occurred_at,
         parse_datetime("2022-08-30T08:15:58.010Z", 0)
     );
-    let (_, mms) = delivery("recipient-mms-delivered.http");
+    let (_, mms) = H.delivery("recipient-mms-delivered.http");
     assert_eq!(mms.channel, Channel::Mms);
 }
 
 #[test]
 fn full_batch_report_gives_one_event_per_recipient() {
-    let evs = events("batch-full.http");
+    let evs = H.events("batch-full.http");
     assert_eq!(evs.len(), 3);
     let ds: Vec<DeliveryStatus> = evs.iter().map(delivery_status).collect();
     assert_eq!(ds[0].message_id, "01FC77731YYYYY229Z9QNW2RQR:44231235674");
@@ -117,7 +96,7 @@ fn full_batch_report_gives_one_event_per_recipient() {
 
 #[test]
 fn summary_batch_report_gives_one_event_per_status() {
-    let evs = events("batch-summary.http");
+    let evs = H.events("batch-summary.http");
     assert_eq!(evs.len(), 2);
     let d = delivery_status(&evs[0]);
     assert_eq!(d.message_id, "01FC88841ZZZZZ339A0ROX3SRS");
@@ -128,7 +107,7 @@ fn summary_batch_report_gives_one_event_per_status() {
 
 #[test]
 fn mo_text() {
-    let (ev, m) = inbound("mo-text.http");
+    let (ev, m) = H.inbound("mo-text.http");
     assert_eq!(ev.id, "01FC66621VHDBN119Z8PMV1QPA");
     assert_eq!(m.from, "16051234567");
     assert_eq!(m.to, "13185551234");
@@ -140,7 +119,7 @@ fn mo_text() {
 
 #[test]
 fn mo_binary_keeps_the_payload_as_media() {
-    let (ev, m) = inbound("mo-binary.http");
+    let (ev, m) = H.inbound("mo-binary.http");
     assert_eq!(m.text, "");
     assert_eq!(m.media.len(), 1);
     assert_eq!(
@@ -152,7 +131,7 @@ fn mo_binary_keeps_the_payload_as_media() {
 
 #[test]
 fn mo_media_lists_urls() {
-    let (ev, m) = inbound("mo-media.http");
+    let (ev, m) = H.inbound("mo-media.http");
     assert_eq!(m.channel, Channel::Mms);
     assert_eq!(m.text, "Here is the receipt");
     assert_eq!(
@@ -166,7 +145,7 @@ fn mo_media_lists_urls() {
 
 #[test]
 fn arrays_of_callbacks_are_taken() {
-    let one = fixture("recipient-delivered.http");
+    let one = H.fixture("recipient-delivered.http");
     let body = one.split("\n\n").nth(1).unwrap().trim();
     let out = run::<Sinch>(&with_body(&format!("[{body}, {body}]")), CFG).unwrap();
     assert_eq!(out.events.len(), 2);
@@ -175,7 +154,7 @@ fn arrays_of_callbacks_are_taken() {
 #[test]
 fn garbage_is_a_bad_request_not_a_panic() {
     for name in ["reject-not-json.http", "reject-report-without-batch.http"] {
-        let r = run::<Sinch>(&fixture(name), CFG);
+        let r = run::<Sinch>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::BadRequest(_))),
             "{name}: {r:?}"
@@ -217,7 +196,7 @@ fn garbage_is_a_bad_request_not_a_panic() {
 fn reply_is_200() {
     assert_eq!(Sinch::describe().accept_reply.status, 200);
     assert!(
-        run::<Sinch>(&fixture("mo-text.http"), CFG)
+        run::<Sinch>(&H.fixture("mo-text.http"), CFG)
             .unwrap()
             .reply
             .is_none()

@@ -1,34 +1,20 @@
 use super::*;
 use switchboard_plugin_sdk::gateway::STATUSES;
 use switchboard_plugin_sdk::status::map_status;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, run};
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+00:00")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    delivery_of(&fixture(name))
-}
-
-fn delivery_of(fx: &str) -> (Event, DeliveryStatus) {
-    let out = run::<SmsAla>(fx, CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let reply = out.reply.as_ref().unwrap();
-    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"OK"[..]));
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
+const H: Harness<SmsAla> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) = delivery_of(&fixture("delivered.http").replace("DELIVRD", "ON_THE_MOON"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("delivered.http")
+            .replace("DELIVRD", "ON_THE_MOON"),
+    );
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "ON_THE_MOON");
     assert_eq!(ev.id, "ala-5f1c2e7a9b:ON_THE_MOON");
@@ -36,7 +22,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_by_get() {
-    let (ev, d) = delivery("delivered.http");
+    let (ev, d) = H.delivery("delivered.http");
     assert_eq!(ev.id, "ala-5f1c2e7a9b:DELIVRD");
     assert_eq!(d.message_id, "ala-5f1c2e7a9b");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -49,7 +35,7 @@ fn delivered_by_get() {
 
 #[test]
 fn undelivered_by_form_post_keeps_extra() {
-    let (ev, d) = delivery("undelivered-form.http");
+    let (ev, d) = H.delivery("undelivered-form.http");
     assert_eq!(d.state, DeliveryState::Undelivered);
     assert_eq!(d.error_code.as_deref(), Some("001"));
     assert_eq!(d.occurred_at, Some(1_700_749_320_000));
@@ -61,7 +47,7 @@ fn undelivered_by_form_post_keeps_extra() {
 
 #[test]
 fn expired_by_json_post() {
-    let (ev, d) = delivery("expired-json.http");
+    let (ev, d) = H.delivery("expired-json.http");
     assert_eq!(d.state, DeliveryState::Expired);
     assert_eq!(d.error_code.as_deref(), Some("254"));
     assert_eq!(d.occurred_at, Some(1_700_814_600_000));
@@ -70,15 +56,15 @@ fn expired_by_json_post() {
 
 #[test]
 fn rejected_and_sent() {
-    assert_eq!(delivery("rejected.http").1.state, DeliveryState::Failed);
-    let (_, s) = delivery("sent-app.http");
+    assert_eq!(H.delivery("rejected.http").1.state, DeliveryState::Failed);
+    let (_, s) = H.delivery("sent-app.http");
     assert_eq!(s.state, DeliveryState::Sent);
     assert_eq!(s.occurred_at, None);
 }
 
 #[test]
 fn kannel_dlr_type_and_smpp_receipt() {
-    let (ev, d) = delivery("kannel-receipt.http");
+    let (ev, d) = H.delivery("kannel-receipt.http");
     assert_eq!(d.message_id, "ala-5f1c2e7aa0");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.provider_status, "1");
@@ -91,7 +77,7 @@ fn kannel_dlr_type_and_smpp_receipt() {
     assert!(ev.extra.contains(&("smsc".into(), "ala-smpp".into())));
     // A receipt alone is enough.
     let only = "GET /api/v1/smsAlaCallback?answer=id%3A77+stat%3AUNDELIV+err%3A069+done+date%3A2311231415 HTTP/1.1\nHost: hooks.example.com\n\n";
-    let (ev, d) = delivery_of(only);
+    let (ev, d) = H.delivery_of(only);
     assert_eq!(ev.id, "77:UNDELIV");
     assert_eq!(d.state, DeliveryState::Undelivered);
     assert_eq!(d.error_code.as_deref(), Some("069"));
@@ -99,14 +85,17 @@ fn kannel_dlr_type_and_smpp_receipt() {
 
 #[test]
 fn unparseable_date_is_kept_verbatim() {
-    let (ev, d) = delivery_of(&fixture("delivered.http").replace("2311231415", "yesterday"));
+    let (ev, d) = H.delivery_of(
+        &H.fixture("delivered.http")
+            .replace("2311231415", "yesterday"),
+    );
     assert_eq!(d.occurred_at, None);
     assert!(ev.extra.contains(&("donedate".into(), "yesterday".into())));
 }
 
 #[test]
 fn malformed_requests_are_refused_not_panics() {
-    let r = run::<SmsAla>(&fixture("reject-no-status.http"), CFG);
+    let r = run::<SmsAla>(&H.fixture("reject-no-status.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     let head = "POST /api/v1/smsAlaCallback HTTP/1.1\nHost: hooks.example.com\n";
     for (ct, body) in [

@@ -1,32 +1,8 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{
-    check_fixtures, delivery_status, has_extra, inbound_message, run,
-};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn one(name: &str) -> Event {
-    let out = run::<SmsGateway24>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    assert_eq!(out.reply.unwrap().status, 200);
-    out.events.into_iter().next().unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let ev = one(name);
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn inbound(name: &str) -> (Event, InboundMessage) {
-    let ev = one(name);
-    let m = inbound_message(&ev);
-    (ev, m)
-}
+const H: Harness<SmsGateway24> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 /// A delivery webhook body for `status_id`.
 fn status_body(status: &str) -> String {
@@ -68,7 +44,7 @@ fn unknown_status_keeps_the_raw_id() {
 
 #[test]
 fn delivered_status() {
-    let (ev, d) = delivery("status-7-delivered.http");
+    let (ev, d) = H.delivery("status-7-delivered.http");
     assert_eq!(ev.id, "4512304:7");
     assert_eq!(d.message_id, "4512304");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -94,19 +70,19 @@ fn status_families() {
         ("status-12-radio-off.http", DeliveryState::Failed),
         ("status-100-not-allowed.http", DeliveryState::Failed),
     ] {
-        assert_eq!(delivery(name).1.state, state, "{name}");
+        assert_eq!(H.delivery(name).1.state, state, "{name}");
     }
-    let (_, f) = delivery("status-12-radio-off.http");
+    let (_, f) = H.delivery("status-12-radio-off.http");
     assert_eq!(f.error_code.as_deref(), Some("12"));
 }
 
 #[test]
 fn whatsapp_slot_sets_the_channel() {
-    let (_, d) = delivery("status-7-whatsapp-delivered.http");
+    let (_, d) = H.delivery("status-7-whatsapp-delivered.http");
     assert_eq!(d.channel, Channel::Whatsapp);
     // Slots are config: with none WhatsApp, it is SMS.
     let out = run::<SmsGateway24>(
-        &fixture("status-7-whatsapp-delivered.http"),
+        &H.fixture("status-7-whatsapp-delivered.http"),
         &[("whatsapp_channels", "7")],
     )
     .unwrap();
@@ -118,7 +94,7 @@ fn whatsapp_slot_sets_the_channel() {
 
 #[test]
 fn incoming_text_sms() {
-    let (ev, m) = inbound("incoming-sms.http");
+    let (ev, m) = H.inbound("incoming-sms.http");
     assert_eq!(ev.id, "99120031");
     assert_eq!(m.from, "+79161234567");
     assert_eq!(m.to, "");
@@ -134,10 +110,10 @@ fn incoming_text_sms() {
 
 #[test]
 fn incoming_whatsapp_text_and_image() {
-    let (_, t) = inbound("incoming-whatsapp-text.http");
+    let (_, t) = H.inbound("incoming-whatsapp-text.http");
     assert_eq!(t.channel, Channel::Whatsapp);
     assert_eq!(t.text, "Hi! Is the order shipped? 📦");
-    let (ev, img) = inbound("incoming-whatsapp-image.http");
+    let (ev, img) = H.inbound("incoming-whatsapp-image.http");
     assert_eq!(ev.id, "99120033");
     assert_eq!(img.channel, Channel::Whatsapp);
     assert_eq!(img.text, "");
@@ -162,13 +138,13 @@ fn times_in_seconds_millis_or_local() {
     assert_eq!(time_ms("-5", 0), None);
     assert_eq!(time_ms("soon", 0), None);
     let out =
-        run::<SmsGateway24>(&fixture("incoming-sms.http"), &[("utc_offset", "+03:00")]).unwrap();
+        run::<SmsGateway24>(&H.fixture("incoming-sms.http"), &[("utc_offset", "+03:00")]).unwrap();
     let EventKind::InboundMessage(m) = &out.events[0].kind else {
         panic!()
     };
     assert_eq!(m.occurred_at, parse_datetime("2024-03-15T09:45:01Z", 0));
     assert!(matches!(
-        run::<SmsGateway24>(&fixture("incoming-sms.http"), &[("utc_offset", "later")]),
+        run::<SmsGateway24>(&H.fixture("incoming-sms.http"), &[("utc_offset", "later")]),
         Err(PluginError::Internal(_))
     ));
 }
@@ -183,7 +159,7 @@ fn form_bodies_work_too() {
 #[test]
 fn garbage_is_a_bad_request_not_a_panic() {
     for name in ["reject-not-json.http", "reject-status-without-sms-id.http"] {
-        let r = run::<SmsGateway24>(&fixture(name), CFG);
+        let r = run::<SmsGateway24>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::BadRequest(_))),
             "{name}: {r:?}"

@@ -1,41 +1,19 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, run};
 use switchboard_plugin_sdk::time::parse_offset;
 
 const CFG: &[(&str, &str)] = &[("utc_offset", "+10:00")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<SmsGlobal>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn incoming(name: &str) -> (Outcome, InboundMessage) {
-    let out = run::<SmsGlobal>(&fixture(name), CFG).unwrap();
-    let EventKind::InboundMessage(m) = out.events[0].kind.clone() else {
-        panic!("not inbound")
-    };
-    (out, m)
-}
-
-fn is_ok_reply(out: &Outcome) -> bool {
-    out.reply
-        .as_ref()
-        .is_some_and(|r| r.status == 200 && r.body == b"OK")
-}
+/// Every accepted callback gets a plain `OK`: each `H` call asserts it.
+const H: Harness<SmsGlobal> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 #[test]
 fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let fx = fixture("dlr-legacy-delivered.http").replace("DELIVRD", "TELEPORTED");
+    let fx = H
+        .fixture("dlr-legacy-delivered.http")
+        .replace("DELIVRD", "TELEPORTED");
     let out = run::<SmsGlobal>(&fx, CFG).unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
@@ -46,7 +24,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn legacy_delivered_receipt_by_get() {
-    let (ev, d) = delivery("dlr-legacy-delivered.http");
+    let (ev, d) = H.delivery("dlr-legacy-delivered.http");
     assert_eq!(ev.id, "6405973165004424:DELIVRD");
     assert_eq!(d.message_id, "6405973165004424");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -60,23 +38,23 @@ fn legacy_delivered_receipt_by_get() {
 
 #[test]
 fn legacy_undelivered_expired_rejected() {
-    let (_, u) = delivery("dlr-legacy-undelivered.http");
+    let (_, u) = H.delivery("dlr-legacy-undelivered.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("001"))
     );
-    let (_, e) = delivery("dlr-legacy-expired.http");
+    let (_, e) = H.delivery("dlr-legacy-expired.http");
     assert_eq!(
         (e.state, e.error_code.as_deref()),
         (DeliveryState::Expired, Some("254"))
     );
-    let (_, r) = delivery("dlr-legacy-rejected.http");
+    let (_, r) = H.delivery("dlr-legacy-rejected.http");
     assert_eq!(r.state, DeliveryState::Failed);
 }
 
 #[test]
 fn rest_notify_url_form_and_json() {
-    let (ev, d) = delivery("dlr-rest-delivered.http");
+    let (ev, d) = H.delivery("dlr-rest-delivered.http");
     assert_eq!(ev.id, "9856866448480992:Delivered");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.occurred_at, Some(1_596_770_234_000));
@@ -84,7 +62,7 @@ fn rest_notify_url_form_and_json() {
         ev.extra
             .contains(&("outgoing_id".into(), "5231184863".into()))
     );
-    let (ev, d) = delivery("dlr-rest-json-sent.http");
+    let (ev, d) = H.delivery("dlr-rest-json-sent.http");
     assert_eq!(d.message_id, "9856866448480993");
     assert_eq!(d.state, DeliveryState::Sent);
     assert_eq!(d.occurred_at, Some(1_596_770_222_000));
@@ -96,30 +74,28 @@ fn rest_notify_url_form_and_json() {
 
 #[test]
 fn legacy_incoming_gets_a_stable_derived_id() {
-    let (out, m) = incoming("incoming-legacy.http");
-    assert!(is_ok_reply(&out));
+    let (ev, m) = H.inbound("incoming-legacy.http");
     assert_eq!(m.from, "61400000000");
     assert_eq!(m.to, "61447100250");
     assert_eq!(m.text, "Hello World, see you at 5");
     assert_eq!(m.occurred_at, Some(1_700_713_205_000));
     assert_eq!(m.message_id.len(), 24);
-    let again = run::<SmsGlobal>(&fixture("incoming-legacy.http"), CFG).unwrap();
-    assert_eq!(out.events[0].id, again.events[0].id);
+    let again = run::<SmsGlobal>(&H.fixture("incoming-legacy.http"), CFG).unwrap();
+    assert_eq!(ev.id, again.events[0].id);
     // Another text is another message.
-    let other = fixture("incoming-legacy.http").replace("Hello", "Bye");
+    let other = H.fixture("incoming-legacy.http").replace("Hello", "Bye");
     let other = run::<SmsGlobal>(&other, CFG).unwrap();
-    assert_ne!(out.events[0].id, other.events[0].id);
+    assert_ne!(ev.id, other.events[0].id);
 }
 
 #[test]
 fn rest_incoming_uses_its_id_and_keeps_extra_fields() {
-    let (out, m) = incoming("incoming-rest.http");
-    assert_eq!(out.events[0].id, "4631920413");
+    let (ev, m) = H.inbound("incoming-rest.http");
+    assert_eq!(ev.id, "4631920413");
     assert_eq!(m.message_id, "4631920413");
     assert_eq!(m.text, "STOP please ✋");
     assert!(
-        out.events[0]
-            .extra
+        ev.extra
             .contains(&("userfield".into(), "campaign-42".into()))
     );
 }
@@ -127,8 +103,8 @@ fn rest_incoming_uses_its_id_and_keeps_extra_fields() {
 #[test]
 fn every_reply_is_plain_ok() {
     for name in ["dlr-legacy-delivered.http", "incoming-rest.http"] {
-        let out = run::<SmsGlobal>(&fixture(name), CFG).unwrap();
-        assert!(is_ok_reply(&out), "{name}");
+        // Fails unless the reply is (200, "OK").
+        H.outcome(&H.fixture(name));
     }
     let accept = SmsGlobal::describe().accept_reply;
     assert_eq!((accept.status, accept.body.as_slice()), (200, &b"OK"[..]));
@@ -136,7 +112,7 @@ fn every_reply_is_plain_ok() {
 
 #[test]
 fn malformed_requests_are_bad_requests_not_panics() {
-    let r = run::<SmsGlobal>(&fixture("reject-missing-message-id.http"), CFG);
+    let r = run::<SmsGlobal>(&H.fixture("reject-missing-message-id.http"), CFG);
     assert!(matches!(r, Err(PluginError::BadRequest(_))), "{r:?}");
     let head = "POST /api/v1/smsGlobalCallback HTTP/1.1\nHost: hooks.example.com\n";
     for (ct, body) in [
@@ -165,7 +141,9 @@ fn malformed_requests_are_bad_requests_not_panics() {
 
 #[test]
 fn unparseable_dates_are_kept_raw_not_refused() {
-    let fx = fixture("dlr-legacy-delivered.http").replace("2311231415", "yesterday");
+    let fx = H
+        .fixture("dlr-legacy-delivered.http")
+        .replace("2311231415", "yesterday");
     let out = run::<SmsGlobal>(&fx, CFG).unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
@@ -180,7 +158,9 @@ fn unparseable_dates_are_kept_raw_not_refused() {
 
 #[test]
 fn non_ascii_dates_do_not_panic() {
-    let fx = fixture("dlr-rest-delivered.http").replace("%2B10%3A00", "%2Ba%C3%A91");
+    let fx = H
+        .fixture("dlr-rest-delivered.http")
+        .replace("%2B10%3A00", "%2Ba%C3%A91");
     let out = run::<SmsGlobal>(&fx, CFG).unwrap();
     let EventKind::DeliveryStatus(d) = &out.events[0].kind else {
         panic!()
@@ -203,7 +183,7 @@ fn utc_offset_config() {
     assert_eq!(parse_offset("Australia/Sydney"), None);
     // Without the key the dates are UTC.
     let (_, d) = {
-        let out = run::<SmsGlobal>(&fixture("dlr-legacy-delivered.http"), &[]).unwrap();
+        let out = run::<SmsGlobal>(&H.fixture("dlr-legacy-delivered.http"), &[]).unwrap();
         let EventKind::DeliveryStatus(d) = out.events[0].kind.clone() else {
             panic!()
         };
@@ -212,7 +192,7 @@ fn utc_offset_config() {
     assert_eq!(d.occurred_at, Some(1_700_748_900_000));
     assert!(matches!(
         run::<SmsGlobal>(
-            &fixture("dlr-legacy-delivered.http"),
+            &H.fixture("dlr-legacy-delivered.http"),
             &[("utc_offset", "soon")]
         ),
         Err(PluginError::Internal(_))

@@ -1,25 +1,13 @@
 use super::*;
 use ed25519_dalek::{Signer, SigningKey};
 use switchboard_plugin_sdk::sign::base64;
-use switchboard_plugin_sdk::testing::{Sweep, extra, run, run_at};
+use switchboard_plugin_sdk::testing::{Harness, Sweep, extra, run, run_at};
 
 /// The public key of `fixtures-src/test-key.pem` (see `fixtures/config.toml`).
 const PUBLIC_KEY: &str = "zBJUaWVeXfkPN9pbRgyv/cXeklSybVTV2DiaSL/dvK4=";
 const CFG: &[(&str, &str)] = &[("public_key", PUBLIC_KEY)];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<Telnyx>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let EventKind::DeliveryStatus(d) = ev.kind.clone() else {
-        panic!("not a delivery status: {:?}", ev.kind)
-    };
-    (ev, d)
-}
+// Its outcomes carry no reply: the host answers with `accept_reply`.
+const H: Harness<Telnyx> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
 
 /// A request signed by a key made here, with its config.
 fn signed(body: &str, timestamp: i64) -> (String, Vec<(&'static str, String)>) {
@@ -62,7 +50,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn message_sent() {
-    let (ev, d) = delivery("message-sent.http");
+    let (ev, d) = H.delivery("message-sent.http");
     assert_eq!(ev.id, "40385f64-5717-4562-b3fc-2c963f66afa6:sent");
     assert_eq!(d.state, DeliveryState::Sent);
     assert_eq!(d.from.as_deref(), Some("+13125550100"));
@@ -73,7 +61,7 @@ fn message_sent() {
 
 #[test]
 fn message_finalized_delivered() {
-    let (ev, d) = delivery("message-finalized-delivered.http");
+    let (ev, d) = H.delivery("message-finalized-delivered.http");
     assert_eq!(ev.id, "40385f64-5717-4562-b3fc-2c963f66afa6:delivered");
     assert_eq!(d.message_id, "40385f64-5717-4562-b3fc-2c963f66afa6");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -92,13 +80,13 @@ fn message_finalized_delivered() {
 
 #[test]
 fn failures_carry_the_error_code() {
-    let (ev, u) = delivery("message-finalized-delivery-failed.http");
+    let (ev, u) = H.delivery("message-finalized-delivery-failed.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("40008"))
     );
     assert!(extra(&ev, "errors").unwrap().contains("Undeliverable"));
-    let (_, f) = delivery("message-finalized-sending-failed.http");
+    let (_, f) = H.delivery("message-finalized-sending-failed.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("40300"))
@@ -107,10 +95,9 @@ fn failures_carry_the_error_code() {
 
 #[test]
 fn group_mms_gives_one_status_per_recipient() {
-    let out = run::<Telnyx>(&fixture("message-finalized-group-mms.http"), CFG).unwrap();
-    assert_eq!(out.events.len(), 2);
-    let states: Vec<_> = out
-        .events
+    let events = H.events("message-finalized-group-mms.http");
+    assert_eq!(events.len(), 2);
+    let states: Vec<_> = events
         .iter()
         .map(|e| match &e.kind {
             EventKind::DeliveryStatus(d) => (e.id.clone(), d.to.clone(), d.state, d.channel),
@@ -132,36 +119,31 @@ fn group_mms_gives_one_status_per_recipient() {
 
 #[test]
 fn message_received() {
-    let out = run::<Telnyx>(&fixture("message-received-sms.http"), CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = &out.events[0];
+    // One event, and no reply of its own.
+    let (ev, m) = H.inbound("message-received-sms.http");
     assert_eq!(ev.id, "b0c7e8cb-6227-4c74-9f32-c7f80c30934b");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!()
-    };
     assert_eq!(m.from, "+13125550124");
     assert_eq!(m.to, "+13125550100");
     assert_eq!(m.text, "Danke! Kommt es bis Freitag? 📦");
     assert_eq!(m.channel, Channel::Sms);
     assert_eq!(m.occurred_at, Some(1_699_999_986_123));
-    assert_eq!(extra(ev, "to.0.status"), Some("webhook_delivered"));
-    assert_eq!(extra(ev, "encoding"), Some("UCS-2"));
-    assert!(out.reply.is_none());
-    let mms = run::<Telnyx>(&fixture("message-received-mms.http"), CFG).unwrap();
-    let EventKind::InboundMessage(m) = &mms.events[0].kind else {
-        panic!()
-    };
+    assert_eq!(extra(&ev, "to.0.status"), Some("webhook_delivered"));
+    assert_eq!(extra(&ev, "encoding"), Some("UCS-2"));
+    let (mms, m) = H.inbound("message-received-mms.http");
     assert_eq!(m.channel, Channel::Mms);
     assert_eq!(m.media.len(), 1);
     assert_eq!(m.media[0].content_type.as_deref(), Some("image/jpeg"));
     assert!(m.media[0].url.ends_with("/box.jpg"));
-    assert!(extra(&mms.events[0], "media").unwrap().contains("48213"));
+    assert!(extra(&mms, "media").unwrap().contains("48213"));
 }
 
 #[test]
 fn signature_accept_and_reject() {
     for bad in ["reject-bad-signature.http", "reject-tampered-body.http"] {
-        assert!(is_unauthorized(run::<Telnyx>(&fixture(bad), CFG)), "{bad}");
+        assert!(
+            is_unauthorized(run::<Telnyx>(&H.fixture(bad), CFG)),
+            "{bad}"
+        );
     }
     let other_key = base64(
         SigningKey::from_bytes(&[9u8; 32])
@@ -169,10 +151,10 @@ fn signature_accept_and_reject() {
             .as_bytes(),
     );
     assert!(is_unauthorized(run::<Telnyx>(
-        &fixture("message-sent.http"),
+        &H.fixture("message-sent.http"),
         &[("public_key", other_key.as_str())]
     )));
-    let fx = fixture("message-sent.http");
+    let fx = H.fixture("message-sent.http");
     for header in ["telnyx-signature-ed25519:", "telnyx-timestamp:"] {
         let missing = fx.replace(header, "x-other:");
         assert!(is_unauthorized(run::<Telnyx>(&missing, CFG)), "{header}");
@@ -200,7 +182,7 @@ fn signature_accept_and_reject() {
 
 #[test]
 fn timestamp_tolerance() {
-    let fx = fixture("message-sent.http");
+    let fx = H.fixture("message-sent.http");
     let signed_at = 1_699_999_975_000;
     assert!(run_at::<Telnyx>(&fx, CFG, signed_at + 300_000).is_ok());
     assert!(is_unauthorized(run_at::<Telnyx>(
@@ -267,7 +249,7 @@ fn reply_and_routes() {
             .any(|k| k.name == "public_key" && k.required)
     );
     assert!(
-        run::<Telnyx>(&fixture("message-sent.http"), CFG)
+        run::<Telnyx>(&H.fixture("message-sent.http"), CFG)
             .unwrap()
             .reply
             .is_none()
@@ -279,7 +261,7 @@ fn reply_and_routes() {
 #[test]
 fn every_fixture_follows_the_naming_convention() {
     assert_eq!(
-        fixture("config.toml"),
+        H.fixture("config.toml"),
         format!("public_key = \"{PUBLIC_KEY}\"\ntimestamp_tolerance_secs = \"0\"\n")
     );
     // A fixed "now" years after signing: the e2e router's clock.

@@ -1,28 +1,8 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{check_fixtures, delivery_status, has_extra, run};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn one(name: &str) -> Event {
-    let out = run::<TextMe>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    let reply = out.reply.unwrap();
-    assert_eq!(
-        (reply.status, reply.body.as_slice()),
-        (200, b"OK".as_slice())
-    );
-    out.events.into_iter().next().unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let ev = one(name);
-    let d = delivery_status(&ev);
-    (ev, d)
-}
+const H: Harness<TextMe> = Harness::new(env!("CARGO_MANIFEST_DIR"), CFG, (200, b"OK"));
 
 fn utc(s: &str) -> i64 {
     parse_datetime(s, 0).unwrap()
@@ -33,7 +13,7 @@ fn every_status_maps_and_unknown_codes_keep_the_code() {
     for (raw, state) in STATUSES {
         assert_eq!(map_status(STATUSES, raw), *state, "{raw}");
     }
-    let (ev, d) = delivery("dlr-unknown-code.http");
+    let (ev, d) = H.delivery("dlr-unknown-code.http");
     assert_eq!(d.state, DeliveryState::Unknown);
     assert_eq!(d.provider_status, "132");
     assert_eq!(ev.id, "order-10057:132");
@@ -41,7 +21,7 @@ fn every_status_maps_and_unknown_codes_keep_the_code() {
 
 #[test]
 fn delivered_by_get() {
-    let (ev, d) = delivery("dlr-delivered-get.http");
+    let (ev, d) = H.delivery("dlr-delivered-get.http");
     assert_eq!(ev.id, "order-10052:102");
     assert_eq!(d.message_id, "order-10052");
     assert_eq!(d.message_ref.as_deref(), Some("order-10052"));
@@ -63,7 +43,7 @@ fn delivered_by_get() {
 
 #[test]
 fn delivered_by_post_in_summer_time() {
-    let (_, d) = delivery("dlr-delivered-post.http");
+    let (_, d) = H.delivery("dlr-delivered-post.http");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.provider_status, "0");
     // 15/07/23 16:20 in Israel, summer time (+03:00).
@@ -72,17 +52,17 @@ fn delivered_by_post_in_summer_time() {
 
 #[test]
 fn unconfirmed_failed_and_expired() {
-    let (_, u) = delivery("dlr-unconfirmed.http");
+    let (_, u) = H.delivery("dlr-unconfirmed.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Sent, None)
     );
-    let (_, f) = delivery("dlr-network-failed.http");
+    let (_, f) = H.delivery("dlr-network-failed.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("4"))
     );
-    let (_, e) = delivery("dlr-expired.http");
+    let (_, e) = H.delivery("dlr-expired.http");
     assert_eq!(
         (e.state, e.error_code.as_deref()),
         (DeliveryState::Expired, Some("103"))
@@ -91,28 +71,22 @@ fn unconfirmed_failed_and_expired() {
 
 #[test]
 fn incoming_by_get_and_post() {
-    let ev = one("incoming-get.http");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!("not inbound")
-    };
+    let (ev, m) = H.inbound("incoming-get.http");
     assert_eq!(m.from, "0521234567");
     assert_eq!(m.to, "0376543210");
     assert_eq!(m.text, "כן, מאשר את התור ✓");
     assert_eq!(m.occurred_at, Some(utc("2023-03-15T14:25:00Z")));
     assert!(ev.extra.is_empty(), "{:?}", ev.extra);
     // No id from TextMe: a stable hash, the same on a resend.
-    assert_eq!(ev.id, one("incoming-get.http").id);
+    assert_eq!(ev.id, H.one(&H.fixture("incoming-get.http")).id);
     assert_eq!(ev.id.len(), 24);
-    let ev = one("incoming-post.http");
-    let EventKind::InboundMessage(m) = &ev.kind else {
-        panic!("not inbound")
-    };
+    let (_, m) = H.inbound("incoming-post.http");
     assert_eq!((m.from.as_str(), m.text.as_str()), ("972527654321", "STOP"));
 }
 
 #[test]
 fn blacklist_push_is_an_opt_out() {
-    let ev = one("blacklist.http");
+    let ev = H.one(&H.fixture("blacklist.http"));
     let EventKind::OptOut(o) = &ev.kind else {
         panic!("not an opt-out")
     };
@@ -124,7 +98,7 @@ fn blacklist_push_is_an_opt_out() {
 #[test]
 fn malformed_requests_are_bad_requests() {
     for name in ["reject-empty.http", "reject-dlr-without-id.http"] {
-        let r = run::<TextMe>(&fixture(name), CFG);
+        let r = run::<TextMe>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::BadRequest(_))),
             "{name}: {r:?}"

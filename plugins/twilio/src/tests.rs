@@ -1,27 +1,18 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{delivery_status, run};
+use switchboard_plugin_sdk::testing::{Harness, run};
 
 const CFG: &[(&str, &str)] = &[("auth_token", "fixture-auth-token")];
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let out = run::<Twilio>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1);
-    let ev = out.events.into_iter().next().unwrap();
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn inbound(name: &str) -> (Outcome, InboundMessage) {
-    let out = run::<Twilio>(&fixture(name), CFG).unwrap();
-    let EventKind::InboundMessage(m) = out.events[0].kind.clone() else {
-        panic!("not inbound")
-    };
-    (out, m)
-}
+/// Status callbacks carry no reply: the host answers with `accept_reply`.
+const H: Harness<Twilio> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
+/// Inbound messages get empty TwiML.
+const INBOUND: Harness<Twilio> = Harness::new(
+    env!("CARGO_MANIFEST_DIR"),
+    CFG,
+    (
+        200,
+        b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>",
+    ),
+);
 
 #[test]
 fn twilio_documented_signature_vector() {
@@ -96,7 +87,7 @@ fn every_status_maps_and_keeps_the_raw_one() {
 
 #[test]
 fn delivered_status_callback() {
-    let (ev, d) = delivery("status-delivered.http");
+    let (ev, d) = H.delivery("status-delivered.http");
     assert_eq!(ev.id, "SM5f3e2a1b0c9d8e7f6a5b4c3d2e1f0a9b:delivered");
     assert_eq!(d.message_id, "SM5f3e2a1b0c9d8e7f6a5b4c3d2e1f0a9b");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -116,13 +107,13 @@ fn delivered_status_callback() {
 
 #[test]
 fn sent_undelivered_failed_callbacks() {
-    assert_eq!(delivery("status-sent.http").1.state, DeliveryState::Sent);
-    let (_, u) = delivery("status-undelivered.http");
+    assert_eq!(H.delivery("status-sent.http").1.state, DeliveryState::Sent);
+    let (_, u) = H.delivery("status-undelivered.http");
     assert_eq!(
         (u.state, u.error_code.as_deref()),
         (DeliveryState::Undelivered, Some("30003"))
     );
-    let (_, f) = delivery("status-failed.http");
+    let (_, f) = H.delivery("status-failed.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("30008"))
@@ -131,7 +122,7 @@ fn sent_undelivered_failed_callbacks() {
 
 #[test]
 fn whatsapp_read_receipt() {
-    let (_, d) = delivery("status-whatsapp-read.http");
+    let (_, d) = H.delivery("status-whatsapp-read.http");
     assert_eq!(d.state, DeliveryState::Read);
     assert_eq!(d.channel, Channel::Whatsapp);
     assert_eq!(d.from.as_deref(), Some("+14155238886"));
@@ -139,22 +130,25 @@ fn whatsapp_read_receipt() {
 
 #[test]
 fn bad_or_missing_signature_is_unauthorized() {
-    let err = run::<Twilio>(&fixture("reject-bad-signature.http"), CFG).unwrap_err();
+    let err = run::<Twilio>(&H.fixture("reject-bad-signature.http"), CFG).unwrap_err();
     assert!(matches!(err, PluginError::Unauthorized(_)), "{err:?}");
     let wrong_token = run::<Twilio>(
-        &fixture("status-delivered.http"),
+        &H.fixture("status-delivered.http"),
         &[("auth_token", "other")],
     )
     .unwrap_err();
     assert!(matches!(wrong_token, PluginError::Unauthorized(_)));
-    let unsigned = fixture("status-delivered.http").replace("X-Twilio-Signature", "X-Other");
+    let unsigned = H
+        .fixture("status-delivered.http")
+        .replace("X-Twilio-Signature", "X-Other");
     assert!(matches!(
         run::<Twilio>(&unsigned, CFG),
         Err(PluginError::Unauthorized(_))
     ));
     // A tampered body fails even with the original signature.
-    let tampered =
-        fixture("status-delivered.http").replace("MessageStatus=delivered", "MessageStatus=failed");
+    let tampered = H
+        .fixture("status-delivered.http")
+        .replace("MessageStatus=delivered", "MessageStatus=failed");
     assert!(matches!(
         run::<Twilio>(&tampered, CFG),
         Err(PluginError::Unauthorized(_))
@@ -167,16 +161,17 @@ fn previous_token_still_accepted_while_rotating() {
         ("auth_token", "new-token"),
         ("previous_auth_token", "fixture-auth-token"),
     ];
-    assert!(run::<Twilio>(&fixture("status-delivered.http"), &cfg).is_ok());
+    assert!(run::<Twilio>(&H.fixture("status-delivered.http"), &cfg).is_ok());
 }
 
 #[test]
 fn inbound_sms_gets_empty_twiml() {
-    let (out, m) = inbound("inbound-sms.http");
+    let (ev, m) = INBOUND.inbound("inbound-sms.http");
     assert_eq!(m.from, "+15558675310");
     assert_eq!(m.to, "+15005550006");
     assert_eq!(m.text, "Hello from the handset ✓");
     assert_eq!(m.channel, Channel::Sms);
+    let out = INBOUND.outcome(&INBOUND.fixture("inbound-sms.http"));
     let reply = out.reply.unwrap();
     assert_eq!(reply.status, 200);
     assert!(
@@ -185,8 +180,7 @@ fn inbound_sms_gets_empty_twiml() {
             .contains("<Response></Response>")
     );
     assert!(
-        out.events[0]
-            .extra
+        ev.extra
             .iter()
             .any(|(k, v)| k == "FromCity" && v == "SAN FRANCISCO")
     );
@@ -194,7 +188,7 @@ fn inbound_sms_gets_empty_twiml() {
 
 #[test]
 fn inbound_mms_lists_media() {
-    let (_, m) = inbound("inbound-mms.http");
+    let (_, m) = INBOUND.inbound("inbound-mms.http");
     assert_eq!(m.channel, Channel::Mms);
     assert_eq!(m.media.len(), 2);
     assert_eq!(m.media[1].content_type.as_deref(), Some("image/png"));
@@ -203,7 +197,7 @@ fn inbound_mms_lists_media() {
 
 #[test]
 fn inbound_whatsapp_strips_prefix() {
-    let (_, m) = inbound("inbound-whatsapp.http");
+    let (_, m) = INBOUND.inbound("inbound-whatsapp.http");
     assert_eq!(m.channel, Channel::Whatsapp);
     assert_eq!(m.from, "+15558675310");
     assert_eq!(m.to, "+14155238886");

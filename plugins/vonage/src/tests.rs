@@ -1,35 +1,13 @@
 use super::*;
-use switchboard_plugin_sdk::testing::{
-    check_fixtures, delivery_status, has_extra, inbound_message, run,
-};
+use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[
     ("signature_secret", "fixture-signature-secret"),
     ("signature_method", "sha256"),
 ];
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-fn one(name: &str) -> Event {
-    let out = run::<Vonage>(&fixture(name), CFG).unwrap();
-    assert_eq!(out.events.len(), 1, "{name}");
-    assert!(out.reply.is_none());
-    out.events.into_iter().next().unwrap()
-}
-
-fn delivery(name: &str) -> (Event, DeliveryStatus) {
-    let ev = one(name);
-    let d = delivery_status(&ev);
-    (ev, d)
-}
-
-fn inbound(name: &str) -> (Event, InboundMessage) {
-    let ev = one(name);
-    let m = inbound_message(&ev);
-    (ev, m)
-}
+// Its outcomes carry no reply: the host answers with `accept_reply`.
+const H: Harness<Vonage> = Harness::host_reply(env!("CARGO_MANIFEST_DIR"), CFG);
 
 fn utc(s: &str) -> i64 {
     parse_datetime(s, 0).unwrap()
@@ -43,7 +21,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
     for (raw, state) in MESSAGES_STATUSES {
         assert_eq!(map_status(MESSAGES_STATUSES, raw), *state, "{raw}");
     }
-    let (_, d) = delivery("dlr-unknown.http");
+    let (_, d) = H.delivery("dlr-unknown.http");
     assert_eq!(
         (d.state, d.provider_status.as_str()),
         (DeliveryState::Unknown, "unknown")
@@ -62,7 +40,7 @@ fn every_status_maps_and_unknown_keeps_the_raw_one() {
 
 #[test]
 fn delivered_receipt_by_get() {
-    let (ev, d) = delivery("dlr-delivered-get.http");
+    let (ev, d) = H.delivery("dlr-delivered-get.http");
     assert_eq!(ev.id, "0A0000001234567B:delivered");
     assert_eq!(d.message_id, "0A0000001234567B");
     assert_eq!(d.state, DeliveryState::Delivered);
@@ -80,19 +58,22 @@ fn delivered_receipt_by_get() {
 
 #[test]
 fn receipts_by_form_and_json_and_their_states() {
-    let (_, f) = delivery("dlr-failed-post-form.http");
+    let (_, f) = H.delivery("dlr-failed-post-form.http");
     assert_eq!(
         (f.state, f.error_code.as_deref()),
         (DeliveryState::Failed, Some("5"))
     );
-    let (_, e) = delivery("dlr-expired-post-json.http");
+    let (_, e) = H.delivery("dlr-expired-post-json.http");
     assert_eq!(e.state, DeliveryState::Expired);
     assert_eq!(
-        delivery("dlr-accepted.http").1.state,
+        H.delivery("dlr-accepted.http").1.state,
         DeliveryState::Accepted
     );
-    assert_eq!(delivery("dlr-buffered.http").1.state, DeliveryState::Queued);
-    let (_, r) = delivery("dlr-rejected.http");
+    assert_eq!(
+        H.delivery("dlr-buffered.http").1.state,
+        DeliveryState::Queued
+    );
+    let (_, r) = H.delivery("dlr-rejected.http");
     assert_eq!(
         (r.state, r.error_code.as_deref()),
         (DeliveryState::Failed, Some("6"))
@@ -101,7 +82,7 @@ fn receipts_by_form_and_json_and_their_states() {
 
 #[test]
 fn inbound_sms_get_post_and_concat() {
-    let (ev, m) = inbound("inbound-sms-get.http");
+    let (ev, m) = H.inbound("inbound-sms-get.http");
     assert_eq!(ev.id, "0B00000012345678");
     assert_eq!(m.from, "447700900000");
     assert_eq!(m.to, "447700900001");
@@ -109,16 +90,16 @@ fn inbound_sms_get_post_and_concat() {
     assert_eq!(m.occurred_at, Some(utc("2023-11-14T22:13:20Z")));
     assert!(has_extra(&ev, "keyword", "YES"));
     assert!(has_extra(&ev, "type", "text"));
-    let (_, u) = inbound("inbound-unicode-post.http");
+    let (_, u) = H.inbound("inbound-unicode-post.http");
     assert_eq!(u.text, "Привет & спасибо = 👍");
-    let (ev, _) = inbound("inbound-concat-part.http");
+    let (ev, _) = H.inbound("inbound-concat-part.http");
     assert!(has_extra(&ev, "concat-part", "1"));
     assert!(has_extra(&ev, "concat-ref", "108"));
 }
 
 #[test]
 fn messages_api_status() {
-    let (ev, d) = delivery("messages-status-delivered.http");
+    let (ev, d) = H.delivery("messages-status-delivered.http");
     assert_eq!(ev.id, "aaaaaaaa-bbbb-4ccc-8ddd-0123456789ab:delivered");
     assert_eq!(d.state, DeliveryState::Delivered);
     assert_eq!(d.channel, Channel::Sms);
@@ -126,7 +107,7 @@ fn messages_api_status() {
     assert_eq!(d.occurred_at, Some(utc("2023-11-14T22:13:20Z")));
     assert!(has_extra(&ev, "usage.price", "0.0333"));
     assert!(has_extra(&ev, "destination.network_code", "23410"));
-    let (ev, r) = delivery("messages-status-rejected.http");
+    let (ev, r) = H.delivery("messages-status-rejected.http");
     assert_eq!(
         (r.state, r.error_code.as_deref()),
         (DeliveryState::Failed, Some("1360"))
@@ -136,7 +117,7 @@ fn messages_api_status() {
             .iter()
             .any(|(k, v)| k == "error.detail" && v.contains("TTL"))
     );
-    let (_, w) = delivery("messages-whatsapp-read.http");
+    let (_, w) = H.delivery("messages-whatsapp-read.http");
     assert_eq!(
         (w.state, w.channel),
         (DeliveryState::Read, Channel::Whatsapp)
@@ -145,7 +126,7 @@ fn messages_api_status() {
 
 #[test]
 fn messages_api_inbound() {
-    let (ev, m) = inbound("messages-inbound-whatsapp-image.http");
+    let (ev, m) = H.inbound("messages-inbound-whatsapp-image.http");
     assert_eq!(m.channel, Channel::Whatsapp);
     assert_eq!(m.media.len(), 1);
     assert!(
@@ -157,7 +138,7 @@ fn messages_api_inbound() {
     assert!(has_extra(&ev, "image.caption", "Receipt"));
     assert!(has_extra(&ev, "profile.name", "Jane Smith"));
     assert!(!ev.extra.iter().any(|(k, _)| k == "image.url"));
-    let (ev, s) = inbound("messages-inbound-sms.http");
+    let (ev, s) = H.inbound("messages-inbound-sms.http");
     assert_eq!(
         (s.text.as_str(), s.channel),
         ("Hello From Vonage!", Channel::Sms)
@@ -168,7 +149,7 @@ fn messages_api_inbound() {
 #[test]
 fn sig_rejections() {
     for name in ["reject-bad-sig.http", "reject-missing-sig.http"] {
-        let r = run::<Vonage>(&fixture(name), CFG);
+        let r = run::<Vonage>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::Unauthorized(_))),
             "{name}: {r:?}"
@@ -179,7 +160,7 @@ fn sig_rejections() {
         ("signature_method", "sha256"),
     ];
     assert!(matches!(
-        run::<Vonage>(&fixture("dlr-delivered-get.http"), &wrong),
+        run::<Vonage>(&H.fixture("dlr-delivered-get.http"), &wrong),
         Err(PluginError::Unauthorized(_))
     ));
     let other_method = [
@@ -187,24 +168,28 @@ fn sig_rejections() {
         ("signature_method", "sha512"),
     ];
     assert!(matches!(
-        run::<Vonage>(&fixture("dlr-delivered-get.http"), &other_method),
+        run::<Vonage>(&H.fixture("dlr-delivered-get.http"), &other_method),
         Err(PluginError::Unauthorized(_))
     ));
-    let tampered = fixture("dlr-delivered-get.http").replace("status=delivered", "status=failed");
+    let tampered = H
+        .fixture("dlr-delivered-get.http")
+        .replace("status=delivered", "status=failed");
     assert!(matches!(
         run::<Vonage>(&tampered, CFG),
         Err(PluginError::Unauthorized(_))
     ));
-    let tampered_form = fixture("dlr-failed-post-form.http").replace("err-code=5", "err-code=0");
+    let tampered_form = H
+        .fixture("dlr-failed-post-form.http")
+        .replace("err-code=5", "err-code=0");
     assert!(matches!(
         run::<Vonage>(&tampered_form, CFG),
         Err(PluginError::Unauthorized(_))
     ));
     // Without a secret configured nothing is checked.
-    assert!(run::<Vonage>(&fixture("reject-bad-sig.http"), &[]).is_ok());
+    assert!(run::<Vonage>(&H.fixture("reject-bad-sig.http"), &[]).is_ok());
     assert!(matches!(
         run::<Vonage>(
-            &fixture("dlr-delivered-get.http"),
+            &H.fixture("dlr-delivered-get.http"),
             &[("signature_secret", "x"), ("signature_method", "sha3")]
         ),
         Err(PluginError::Internal(_))
@@ -293,7 +278,7 @@ fn md5hash_accounts_verify() {
 #[test]
 fn timestamp_tolerance() {
     // The harness receives at 1_700_000_000 s; the fixtures are signed then.
-    assert!(run::<Vonage>(&fixture("dlr-delivered-get.http"), CFG).is_ok());
+    assert!(run::<Vonage>(&H.fixture("dlr-delivered-get.http"), CFG).is_ok());
     // A request signed 400 s earlier is refused under the default 300 s...
     let mut pairs = vec![
         ("messageId", "0A2"),
@@ -355,13 +340,13 @@ fn jwt_rejections_and_iat() {
         "reject-jwt-wrong-secret.http",
         "reject-jwt-tampered-body.http",
     ] {
-        let r = run::<Vonage>(&fixture(name), CFG);
+        let r = run::<Vonage>(&H.fixture(name), CFG);
         assert!(
             matches!(r, Err(PluginError::Unauthorized(_))),
             "{name}: {r:?}"
         );
     }
-    let fx = fixture("messages-status-delivered.http");
+    let fx = H.fixture("messages-status-delivered.http");
     let no_auth: String = fx
         .lines()
         .filter(|l| !l.starts_with("Authorization"))

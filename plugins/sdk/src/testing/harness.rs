@@ -1,10 +1,13 @@
 //! [`Harness`]: one plugin under test, with its config and the reply it
-//! owes every accepted callback, so a plugin's tests hold only their
-//! assertions:
+//! owes every accepted callback (or none, for a plugin that leaves the
+//! reply to the host's default: [`Harness::host_reply`]), so a plugin's
+//! tests hold only their assertions:
 //!
 //! ```text
 //! const H: Harness<MyPlugin> =
 //!     Harness::new(env!("CARGO_MANIFEST_DIR"), &[("utc_offset", "+02:00")], (200, b"OK"));
+//! // Or, for a plugin whose outcomes carry no reply:
+//! // Harness::host_reply(env!("CARGO_MANIFEST_DIR"), &[("utc_offset", "+02:00")])
 //!
 //! #[test]
 //! fn delivered() {
@@ -18,15 +21,18 @@ use std::marker::PhantomData;
 use super::{delivery_status, inbound_message, run};
 use crate::{DeliveryStatus, Event, EventKind, InboundMessage, Outcome, Plugin, Subscription};
 
-/// Plugin `P` under one config, expected to answer `reply` (status, body).
+/// Plugin `P` under one config, expected to answer every accepted callback
+/// with `reply` (status, body), or with no reply of its own when `None`.
 pub struct Harness<P> {
     manifest_dir: &'static str,
     config: &'static [(&'static str, &'static str)],
-    reply: (u16, &'static [u8]),
+    reply: Option<(u16, &'static [u8])>,
     plugin: PhantomData<fn() -> P>,
 }
 
 impl<P: Plugin> Harness<P> {
+    /// The plugin answers every accepted callback with `reply` (status,
+    /// body): [`Harness::outcome`] asserts it does.
     pub const fn new(
         manifest_dir: &'static str,
         config: &'static [(&'static str, &'static str)],
@@ -35,7 +41,21 @@ impl<P: Plugin> Harness<P> {
         Self {
             manifest_dir,
             config,
-            reply,
+            reply: Some(reply),
+            plugin: PhantomData,
+        }
+    }
+
+    /// The plugin leaves the reply to the host's default (its `accept_reply`):
+    /// [`Harness::outcome`] asserts there is none.
+    pub const fn host_reply(
+        manifest_dir: &'static str,
+        config: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Self {
+            manifest_dir,
+            config,
+            reply: None,
             plugin: PhantomData,
         }
     }
@@ -46,12 +66,24 @@ impl<P: Plugin> Harness<P> {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    /// Runs fixture text; fails unless the plugin accepts it with the reply.
+    /// Runs fixture text; fails unless the plugin accepts it with the
+    /// expected reply (or, under [`Harness::host_reply`], with none).
     pub fn outcome(&self, fixture: &str) -> Outcome {
         let out = run::<P>(fixture, self.config).unwrap_or_else(|e| panic!("refused: {e:?}"));
-        let reply = out.reply.as_ref().expect("the plugin gave no reply");
-        assert_eq!((reply.status, reply.body.as_slice()), self.reply, "reply");
+        match (&out.reply, self.reply) {
+            (Some(reply), Some(want)) => {
+                assert_eq!((reply.status, reply.body.as_slice()), want, "reply")
+            }
+            (None, Some(want)) => panic!("the plugin gave no reply, want {want:?}"),
+            (Some(reply), None) => panic!("want the host's reply, the plugin gave {reply:?}"),
+            (None, None) => {}
+        }
         out
+    }
+
+    /// Runs `fixtures/NAME`; all its events, however many (a batch).
+    pub fn events(&self, name: &str) -> Vec<Event> {
+        self.outcome(&self.fixture(name)).events
     }
 
     /// Runs fixture text; its one event.
