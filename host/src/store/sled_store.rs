@@ -7,18 +7,19 @@
 
 mod complete;
 mod engine;
+mod records;
 mod rotate;
 #[cfg(test)]
 mod tests;
 
 use std::sync::{Arc, mpsc};
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use self::complete::Done;
-use self::engine::{Msg, Open, Shared, Writer};
+use self::engine::{Msg, Open, Shared, Writer, queue_flush};
+use self::records::{decode, encode, fail, id_key, put, remove, str_key};
 pub use self::rotate::Rotated;
 use super::*;
 
@@ -167,99 +168,6 @@ impl SledStore {
         self.insert(&w, id_key(to, job.id), encode(job)?)?;
         self.remove(&w, id_key(from, job.id)).map(|_| ())
     }
-}
-
-/// Queues for the flusher: resolves once what was written to `generation`
-/// is durable (an error if it was closed before it could be flushed).
-fn queue_flush(flusher: Option<&mpsc::Sender<Msg>>, generation: u64) -> Durable {
-    let (tx, rx) = oneshot::channel();
-    let sent = flusher.is_some_and(|f| f.send(Msg::Flush(generation, tx)).is_ok());
-    Box::pin(async move {
-        if !sent {
-            return Err(StoreError::Io("store flusher stopped".into()));
-        }
-        rx.await
-            .unwrap_or_else(|_| Err(StoreError::Io("store flusher stopped".into())))
-    })
-}
-
-/// Turns a sled error into ours. Any error but a misuse means this
-/// database may be poisoned (sled returns the first I/O error from every
-/// later call), so the flusher is told to reopen it.
-fn fail(db: &Open, e: sled::Error, flusher: Option<&mpsc::Sender<Msg>>) -> StoreError {
-    let misuse = matches!(
-        e,
-        sled::Error::CollectionNotFound(_) | sled::Error::Unsupported(_)
-    );
-    if !misuse && let Some(f) = flusher {
-        let _ = f.send(Msg::Broken(db.generation));
-    }
-    StoreError::Io(e.to_string())
-}
-
-/// Writes `key` to the open database and to the one a rotation fills.
-fn put(
-    w: &Writer,
-    flusher: Option<&mpsc::Sender<Msg>>,
-    key: Vec<u8>,
-    value: Vec<u8>,
-) -> StoreResult<()> {
-    let value = sled::IVec::from(value);
-    w.mirror(|t| t.insert(&key, value.clone()).map(|_| ()));
-    w.open
-        .tree
-        .insert(key, value)
-        .map(|_| ())
-        .map_err(|e| fail(&w.open, e, flusher))
-}
-
-/// Removes `key` from both; whether it was there.
-fn remove(
-    w: &Writer,
-    flusher: Option<&mpsc::Sender<Msg>>,
-    key: impl AsRef<[u8]>,
-) -> StoreResult<bool> {
-    w.mirror(|t| t.remove(key.as_ref()).map(|_| ()));
-    w.open
-        .tree
-        .remove(key)
-        .map(|v| v.is_some())
-        .map_err(|e| fail(&w.open, e, flusher))
-}
-
-fn id_key(prefix: u8, id: u64) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9);
-    k.push(prefix);
-    k.extend_from_slice(&id.to_be_bytes());
-    k
-}
-
-fn batch_key(newest_ms: i64, first: u64) -> Vec<u8> {
-    let mut k = id_key(DELIVERED_BATCH, newest_ms.max(0) as u64);
-    k.extend_from_slice(&first.to_be_bytes());
-    k
-}
-
-fn str_key(prefix: u8, parts: &[&str]) -> Vec<u8> {
-    let mut k = vec![prefix];
-    for (i, p) in parts.iter().enumerate() {
-        if i > 0 {
-            k.push(0);
-        }
-        k.extend_from_slice(p.as_bytes());
-    }
-    k
-}
-
-fn encode<T: Serialize>(v: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Io(format!("encode: {e}")))
-}
-
-fn decode<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> StoreResult<T> {
-    serde_json::from_slice(v).map_err(|e| StoreError::Corrupt {
-        key: String::from_utf8_lossy(key).into_owned(),
-        reason: e.to_string(),
-    })
 }
 
 impl Store for SledStore {

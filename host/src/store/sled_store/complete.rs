@@ -14,8 +14,9 @@
 
 use std::sync::{Arc, mpsc};
 
+use super::JOB;
 use super::engine::{Msg, Shared};
-use super::{JOB, batch_key, encode, id_key, put, remove};
+use super::records::{batch_key, encode, id_key, put, remove};
 use crate::store::{Job, StoreResult};
 
 /// Jobs recorded per hold of the rotation gate (a rotation waits for at

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::rotate::{current_name, remove_leftovers};
-use crate::store::{StoreError, StoreResult};
+use crate::store::{Durable, StoreError, StoreResult};
 
 pub(super) type Waiter = oneshot::Sender<StoreResult<()>>;
 
@@ -361,4 +361,18 @@ fn answer_closed(msg: Msg, why: &str) {
     if let Msg::Flush(_, w) = msg {
         let _ = w.send(Err(StoreError::Io(why.to_owned())));
     }
+}
+
+/// Queues for the flusher: resolves once what was written to `generation`
+/// is durable (an error if it was closed before it could be flushed).
+pub(super) fn queue_flush(flusher: Option<&mpsc::Sender<Msg>>, generation: u64) -> Durable {
+    let (tx, rx) = oneshot::channel();
+    let sent = flusher.is_some_and(|f| f.send(Msg::Flush(generation, tx)).is_ok());
+    Box::pin(async move {
+        if !sent {
+            return Err(StoreError::Io("store flusher stopped".into()));
+        }
+        rx.await
+            .unwrap_or_else(|_| Err(StoreError::Io("store flusher stopped".into())))
+    })
 }
