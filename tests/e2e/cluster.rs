@@ -377,3 +377,49 @@ fn a_rate_limit_holds_across_instances() {
     );
     assert!(per_instance.iter().all(|&n| n > 0), "{per_instance:?}");
 }
+
+/// The max age of the bucket `KV_<name>` as the server holds it.
+fn bucket_max_age(nats: &Nats, name: &str) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{}", nats.port))
+            .await
+            .unwrap();
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream(format!("KV_{name}")).await.unwrap();
+        stream.info().await.unwrap().config.max_age
+    })
+}
+
+/// JetStream keeps a stream's config as it was created: a router started
+/// with another `store.retention` must apply it to the buckets that exist.
+#[test]
+fn a_changed_retention_applies_to_existing_buckets() {
+    let nats = Nats::start();
+    let with = |retention: &str| {
+        Router::start(
+            &["mysmsgate"],
+            &format!("{}retention = \"{retention}\"\n", nats.store_toml()),
+        )
+    };
+    let first = with("1h");
+    assert_eq!(
+        bucket_max_age(&nats, "switchboard-captures"),
+        Duration::from_secs(3600)
+    );
+    drop(first);
+    let second = with("2h");
+    for bucket in ["captures", "events", "delivered", "states"] {
+        assert_eq!(
+            bucket_max_age(&nats, &format!("switchboard-{bucket}")),
+            Duration::from_secs(7200),
+            "{bucket}\n{}",
+            second.log()
+        );
+    }
+    // Buckets that keep records until they are handled stay unbounded.
+    assert_eq!(bucket_max_age(&nats, "switchboard-dead"), Duration::ZERO);
+}

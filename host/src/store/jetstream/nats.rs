@@ -236,23 +236,35 @@ impl Nats {
 /// Opens a key-value bucket, creating its stream first if needed. The
 /// stream is made here, as `create_key_value` would make it, because that
 /// call first reads the account info, whose shape changed after the NATS
-/// 2.9 that Debian ships.
+/// 2.9 that Debian ships. A bucket made under another `store.retention`
+/// takes the configured one: JetStream keeps a stream's config as it was
+/// created unless told.
 async fn open_bucket(js: &jetstream::Context, config: kv::Config) -> StoreResult<kv::Store> {
     let name = config.bucket.clone();
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: config.history,
-        max_age: config.max_age,
-        num_replicas: config.num_replicas,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: stream::DiscardPolicy::New,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| StoreError::Io(format!("bucket {name}: {e}")))?;
+    let stream = js
+        .get_or_create_stream(stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: config.history,
+            max_age: config.max_age,
+            num_replicas: config.num_replicas,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| StoreError::Io(format!("bucket {name}: {e}")))?;
+    let existing = &stream.cached_info().config;
+    if existing.max_age != config.max_age {
+        let mut updated = existing.clone();
+        updated.max_age = config.max_age;
+        js.update_stream(&updated)
+            .await
+            .map_err(|e| StoreError::Io(format!("bucket {name}: max age: {e}")))?;
+        tracing::info!(bucket = %name, from = ?existing.max_age, to = ?config.max_age, "bucket max age updated to the configured retention");
+    }
     js.get_key_value(&name)
         .await
         .map_err(|e| StoreError::Io(format!("bucket {name}: {e}")))
