@@ -21,11 +21,12 @@
 
 mod feed;
 mod nats;
+mod read_ahead;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::stream;
 use tokio::sync::oneshot;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 use super::*;
 use crate::config::JetStreamConfig;
 use nats::{ID_BLOCK, Nats, decode, get, id_key, io, put, state_key};
+use read_ahead::ReadAhead;
 
 /// Longest a store call waits for NATS before it fails (the provider then
 /// gets a 5xx and retries).
@@ -52,39 +54,6 @@ pub struct JetStreamStore {
     /// Delivery bookkeeping still being written.
     pending: Arc<AtomicUsize>,
     read_ahead: Arc<Mutex<ReadAhead>>,
-}
-
-/// What [`Store::prefetch`] read, each answer used once and only while
-/// fresh (another instance may write the key meanwhile; a job published
-/// twice because of that race is dropped by JetStream's deduplication).
-#[derive(Default)]
-struct ReadAhead {
-    events: HashMap<String, (Instant, Option<StoredEvent>)>,
-    states: HashMap<(String, String), (Instant, Option<MessageState>)>,
-}
-
-const READ_AHEAD_TTL: Duration = Duration::from_secs(2);
-
-impl ReadAhead {
-    fn event(&mut self, id: &str) -> Option<Option<StoredEvent>> {
-        let (at, v) = self.events.remove(id)?;
-        (at.elapsed() < READ_AHEAD_TTL).then_some(v)
-    }
-
-    fn state(&mut self, key: &(String, String)) -> Option<Option<MessageState>> {
-        let (at, v) = self.states.remove(key)?;
-        (at.elapsed() < READ_AHEAD_TTL).then_some(v)
-    }
-
-    /// Drops answers nobody came for (a callback that failed meanwhile).
-    fn trim(&mut self) {
-        if self.events.len() + self.states.len() > 4096 {
-            self.events
-                .retain(|_, (at, _)| at.elapsed() < READ_AHEAD_TTL);
-            self.states
-                .retain(|_, (at, _)| at.elapsed() < READ_AHEAD_TTL);
-        }
-    }
 }
 
 #[derive(Default)]
@@ -474,39 +443,10 @@ impl Store for JetStreamStore {
     }
 
     fn prefetch(&self, events: &[Event]) -> Prefetch {
-        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-        let keys: Vec<(String, String)> = events
-            .iter()
-            .filter(|e| e.state().is_some())
-            .filter_map(|e| Some((e.provider.clone(), e.message_id()?.to_owned())))
-            .collect();
-        let (nats, read_ahead) = (self.nats.clone(), self.read_ahead.clone());
+        let fetch = read_ahead::fetch(self.nats.clone(), self.read_ahead.clone(), events);
         let (tx, rx) = oneshot::channel();
         self.handle.spawn(async move {
-            let events = futures::future::join_all(ids.into_iter().map(|id| async {
-                let v = get::<StoredEvent>(&nats.events, &id).await;
-                (id, v)
-            }));
-            let states = futures::future::join_all(keys.into_iter().map(|k| async {
-                let v = get::<MessageState>(&nats.states, &state_key(&k.0, &k.1)).await;
-                (k, v)
-            }));
-            let (events, states) = futures::future::join(events, states).await;
-            let now = Instant::now();
-            let mut ra = read_ahead.lock().unwrap_or_else(|p| p.into_inner());
-            ra.trim();
-            // A failed read is not remembered: the classification asks again.
-            for (id, v) in events {
-                if let Ok(v) = v {
-                    ra.events.insert(id, (now, v));
-                }
-            }
-            for (k, v) in states {
-                if let Ok(v) = v {
-                    ra.states.insert(k, (now, v));
-                }
-            }
-            drop(ra);
+            fetch.await;
             let _ = tx.send(());
         });
         Box::pin(async move {
