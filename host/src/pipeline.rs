@@ -1,7 +1,9 @@
 //! One callback through the stages after ingress: plugin → normalize →
 //! rules → outbox, with the raw request captured in the same atomic batch
 //! and made durable before the provider gets its 2xx. Replay of a capture
-//! runs through here too.
+//! runs through here too. Refused and quarantined callbacks: `refused.rs`.
+
+mod refused;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -226,39 +228,6 @@ impl Pipeline {
             .event(&e.provider, e.kind(), state, disposition);
     }
 
-    /// A refused callback: kept for inspection, answered with a 4xx.
-    fn reject(
-        &self,
-        plugin: &str,
-        mut capture: Capture,
-        status: u16,
-        reason: String,
-    ) -> Result<Reply, StoreError> {
-        tracing::info!(
-            plugin,
-            capture = capture.id,
-            status,
-            "callback rejected: {reason}"
-        );
-        capture.status = CaptureStatus::Rejected {
-            reason: reason.clone(),
-        };
-        capture.reply_status = status;
-        // Not awaited: nothing was acknowledged.
-        drop(self.store.commit(Batch {
-            captures: vec![capture],
-            ..Batch::default()
-        })?);
-        let mut reply = Reply::text(status, &reason);
-        if status == 401 {
-            reply.headers.push((
-                "www-authenticate".into(),
-                "Basic realm=\"switchboard\"".into(),
-            ));
-        }
-        Ok(reply)
-    }
-
     /// Runs the plugin on the executor pool. A plugin that timed out in
     /// the last minute is "suspect" and runs on its own small pool, so a
     /// looping plugin ties up those threads, never the ones that serve the
@@ -386,35 +355,6 @@ impl Pipeline {
             }
         }
         Ok(jobs)
-    }
-
-    async fn quarantine(
-        &self,
-        mounted: &Mounted,
-        mut capture: Capture,
-        reason: String,
-    ) -> Result<Reply, StoreError> {
-        let reply = match self.quarantine_reply {
-            QuarantineReply::Accept => Reply::from(mounted.plugin.info.accept_reply.clone()),
-            QuarantineReply::Retry => {
-                Reply::text(503, "temporarily unable to process; retry later")
-            }
-        };
-        tracing::warn!(
-            plugin = mounted.name(),
-            capture = capture.id,
-            status = reply.status,
-            "callback quarantined (replayable): {reason}"
-        );
-        capture.status = CaptureStatus::Quarantined { reason };
-        capture.reply_status = reply.status;
-        self.store
-            .commit(Batch {
-                captures: vec![capture],
-                ..Batch::default()
-            })?
-            .await?;
-        Ok(reply)
     }
 }
 
