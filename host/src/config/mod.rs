@@ -165,69 +165,7 @@ impl Config {
             if p.is_absolute() { p } else { base.join(p) }
         };
 
-        let s = raw.server;
-        let listen = match overrides.listen {
-            Some(a) => a,
-            None => s
-                .listen
-                .as_deref()
-                .unwrap_or("127.0.0.1:8080")
-                .parse()
-                .map_err(|e| {
-                    err(
-                        "server.listen",
-                        format!("{e} (want e.g. \"127.0.0.1:8080\")"),
-                    )
-                })?,
-        };
-        let route_prefix = s.route_prefix.unwrap_or_else(|| "/api/v1".into());
-        if !(route_prefix.is_empty()
-            || route_prefix.starts_with('/') && !route_prefix.ends_with('/'))
-        {
-            return Err(err(
-                "server.route_prefix",
-                "must be empty or start with `/` and not end with `/`".into(),
-            ));
-        }
-        if let Some(u) = &s.public_url {
-            let ok = (u.starts_with("https://") || u.starts_with("http://")) && !u.ends_with('/');
-            if !ok {
-                return Err(err(
-                    "server.public_url",
-                    format!("`{u}`: want scheme://host[:port] with no trailing `/`"),
-                ));
-            }
-        }
-        let quarantine_reply = match s.quarantine_reply.as_deref().unwrap_or("accept") {
-            "accept" => QuarantineReply::Accept,
-            "retry" => QuarantineReply::Retry,
-            other => {
-                return Err(err(
-                    "server.quarantine_reply",
-                    format!("`{other}`: want \"accept\" or \"retry\""),
-                ));
-            }
-        };
-        let server = Server {
-            listen,
-            route_prefix,
-            public_url: s.public_url,
-            max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
-            header_timeout: duration(
-                &err,
-                "server.header_timeout",
-                s.header_timeout.as_deref(),
-                "10s",
-            )?,
-            body_timeout: duration(
-                &err,
-                "server.body_timeout",
-                s.body_timeout.as_deref(),
-                "30s",
-            )?,
-            max_connections: s.max_connections.unwrap_or(10_000),
-            quarantine_reply,
-        };
+        let server = resolve::server(&err, raw.server, overrides.listen)?;
 
         let jetstream = store::resolve(&err, &raw.store)?;
         let data_dir = match &overrides.data_dir {
@@ -285,34 +223,7 @@ impl Config {
             destinations.insert(name, destination(&err, &key, d, &rel)?);
         }
 
-        let mut routes = Vec::new();
-        for (i, r) in raw.routes.into_iter().enumerate() {
-            let key = format!("routes[{i}]");
-            if r.to.is_empty() {
-                return Err(err(&format!("{key}.to"), "names no destination".into()));
-            }
-            for d in &r.to {
-                if !destinations.contains_key(d) {
-                    let known: Vec<_> = destinations.keys().cloned().collect();
-                    return Err(err(
-                        &format!("{key}.to"),
-                        format!("no destination `{d}` (defined: {known:?})"),
-                    ));
-                }
-            }
-            check_filter(&err, &format!("{key}.match"), &r.filter)?;
-            let transform = match &r.transform {
-                None => Default::default(),
-                Some(t) => crate::outbox::transform::Transform::compile(t)
-                    .map_err(|e| err(&format!("{key}.transform"), e))?,
-            };
-            routes.push(Route {
-                name: r.name,
-                filter: r.filter,
-                to: r.to,
-                transform: std::sync::Arc::new(transform),
-            });
-        }
+        let routes = resolve::routes(&err, raw.routes, &destinations)?;
 
         let admin_listen = match (overrides.admin_listen, raw.admin.listen.as_deref()) {
             (Some(a), _) => Some(a),
@@ -473,7 +384,7 @@ pub(super) fn resolve_value(v: raw::Value) -> Result<String, String> {
 
 mod resolve;
 mod store;
-use resolve::{check_filter, destination};
+use resolve::destination;
 pub use store::JetStreamConfig;
 
 #[cfg(test)]

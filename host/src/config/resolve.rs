@@ -1,11 +1,17 @@
-//! Resolving the parts of the file that need more than a type check:
-//! destinations (URLs, schedules) and route filters (known values).
+//! Resolving the parts of the file that need more than a type check: the
+//! server section, destinations (URLs, schedules) and routes (known
+//! destinations, filter values, transforms).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use base64::Engine as _;
 
-use super::{Breaker, ConfigError, Destination, HttpDestination, duration, raw};
+use super::{
+    Breaker, ConfigError, Destination, HttpDestination, QuarantineReply, Route, Server, duration,
+    raw,
+};
 use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
 use crate::event::{Channel, KINDS, State};
 
@@ -229,4 +235,110 @@ pub(super) fn mount(
             .and_then(|a| a.confirm_subscriptions)
             .unwrap_or(true),
     })
+}
+
+/// `[server]`; `--listen` takes precedence over its `listen`.
+pub(super) fn server(
+    err: &impl Fn(&str, String) -> ConfigError,
+    s: raw::Server,
+    listen_override: Option<SocketAddr>,
+) -> Result<Server, ConfigError> {
+    let listen = match listen_override {
+        Some(a) => a,
+        None => s
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|e| {
+                err(
+                    "server.listen",
+                    format!("{e} (want e.g. \"127.0.0.1:8080\")"),
+                )
+            })?,
+    };
+    let route_prefix = s.route_prefix.unwrap_or_else(|| "/api/v1".into());
+    if !(route_prefix.is_empty() || route_prefix.starts_with('/') && !route_prefix.ends_with('/')) {
+        return Err(err(
+            "server.route_prefix",
+            "must be empty or start with `/` and not end with `/`".into(),
+        ));
+    }
+    if let Some(u) = &s.public_url {
+        let ok = (u.starts_with("https://") || u.starts_with("http://")) && !u.ends_with('/');
+        if !ok {
+            return Err(err(
+                "server.public_url",
+                format!("`{u}`: want scheme://host[:port] with no trailing `/`"),
+            ));
+        }
+    }
+    let quarantine_reply = match s.quarantine_reply.as_deref().unwrap_or("accept") {
+        "accept" => QuarantineReply::Accept,
+        "retry" => QuarantineReply::Retry,
+        other => {
+            return Err(err(
+                "server.quarantine_reply",
+                format!("`{other}`: want \"accept\" or \"retry\""),
+            ));
+        }
+    };
+    Ok(Server {
+        listen,
+        route_prefix,
+        public_url: s.public_url,
+        max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
+        header_timeout: duration(
+            &err,
+            "server.header_timeout",
+            s.header_timeout.as_deref(),
+            "10s",
+        )?,
+        body_timeout: duration(
+            &err,
+            "server.body_timeout",
+            s.body_timeout.as_deref(),
+            "30s",
+        )?,
+        max_connections: s.max_connections.unwrap_or(10_000),
+        quarantine_reply,
+    })
+}
+
+/// `[[routes]]`: each names destinations that exist, a valid filter and a
+/// transform that compiles.
+pub(super) fn routes(
+    err: &impl Fn(&str, String) -> ConfigError,
+    raw_routes: Vec<raw::Route>,
+    destinations: &BTreeMap<String, Destination>,
+) -> Result<Vec<Route>, ConfigError> {
+    let mut routes = Vec::new();
+    for (i, r) in raw_routes.into_iter().enumerate() {
+        let key = format!("routes[{i}]");
+        if r.to.is_empty() {
+            return Err(err(&format!("{key}.to"), "names no destination".into()));
+        }
+        for d in &r.to {
+            if !destinations.contains_key(d) {
+                let known: Vec<_> = destinations.keys().cloned().collect();
+                return Err(err(
+                    &format!("{key}.to"),
+                    format!("no destination `{d}` (defined: {known:?})"),
+                ));
+            }
+        }
+        check_filter(&err, &format!("{key}.match"), &r.filter)?;
+        let transform = match &r.transform {
+            None => Default::default(),
+            Some(t) => crate::outbox::transform::Transform::compile(t)
+                .map_err(|e| err(&format!("{key}.transform"), e))?,
+        };
+        routes.push(Route {
+            name: r.name,
+            filter: r.filter,
+            to: r.to,
+            transform: std::sync::Arc::new(transform),
+        });
+    }
+    Ok(routes)
 }
