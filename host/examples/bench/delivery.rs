@@ -145,12 +145,7 @@ fn drain_profile(root: &Path, pid: u32) -> anyhow::Result<Option<std::process::C
     }
     let data = root.join("target/bench-drain.data");
     eprintln!("profiling the drain into {}", data.display());
-    let child = Command::new("perf")
-        .args(["record", "-q", "-e", "cpu-clock", "-F", "999"])
-        .args(["--call-graph", "dwarf,16384", "-p"])
-        .arg(pid.to_string())
-        .arg("-o")
-        .arg(&data)
+    let child = super::perf::record(pid, &data, 999, true)
         .spawn()
         .map_err(|e| anyhow::anyhow!("perf: {e} (install linux-perf)"))?;
     Ok(Some(child))

@@ -80,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             | "soak"),
         ) => Some(p),
         Some(other) => anyhow::bail!(
-            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, http, perf (none: {DEFAULT:?})"
+            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, http, perf, half (none: {DEFAULT:?})"
         ),
     };
     // A part run by the default run below prints no title of its own.

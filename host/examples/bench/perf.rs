@@ -24,6 +24,19 @@ use super::procs::{measure, router_cmd, router_dir, settle, spawn};
 use super::reqs::{MIX, mix, providers, twilio};
 use super::unique;
 
+/// `perf record` sampling `pid` into `data` at `freq` Hz (call graphs:
+/// DWARF, the host has no frame pointers).
+pub(crate) fn record(pid: u32, data: &Path, freq: u32, graph: bool) -> Command {
+    // cpu-clock: hardware counters are often missing in VMs.
+    let mut cmd = Command::new("perf");
+    cmd.args(["record", "-q", "-e", "cpu-clock", "-F", &freq.to_string()]);
+    if graph {
+        cmd.args(["--call-graph", "dwarf,16384"]);
+    }
+    cmd.arg("-p").arg(pid.to_string()).arg("-o").arg(data);
+    cmd
+}
+
 pub async fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let kind = args.first().map(String::as_str).unwrap_or("mix");
     let size: usize = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(512);
@@ -46,17 +59,7 @@ pub async fn bench(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let data = root.join("target/bench-perf.data");
     let load = Arc::new(reqs(unique(), "perf")?);
     settle(router.0.id()).await;
-    // cpu-clock: hardware counters are often missing in VMs.
-    let mut record = Command::new("perf");
-    record.args(["record", "-q", "-e", "cpu-clock", "-F", "499"]);
-    if graph {
-        record.args(["--call-graph", "dwarf,16384"]);
-    }
-    let mut perf = record
-        .arg("-p")
-        .arg(router.0.id().to_string())
-        .arg("-o")
-        .arg(&data)
+    let mut perf = record(router.0.id(), &data, 499, graph)
         .args(["--", "sleep"])
         .arg(super::phase().as_secs_f64().to_string())
         .spawn()

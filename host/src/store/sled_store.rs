@@ -19,7 +19,7 @@ use tokio::sync::oneshot;
 
 use self::complete::Done;
 use self::engine::{Msg, Open, Shared, Writer, queue_flush};
-use self::records::{decode, encode, fail, id_key, put, remove, str_key};
+use self::records::{batch_newest, decode, encode, fail, id_key, put, remove, str_key};
 pub use self::rotate::Rotated;
 use super::*;
 
@@ -333,8 +333,7 @@ impl Store for SledStore {
         }
         for kv in db.tree.scan_prefix([DELIVERED_BATCH]) {
             let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-            let newest = k.get(1..9).and_then(|b| <[u8; 8]>::try_from(b).ok());
-            if newest.is_some_and(|b| u64::from_be_bytes(b) as i64 >= cutoff_ms) {
+            if batch_newest(&k).is_some_and(|newest| newest >= cutoff_ms) {
                 break;
             }
             let jobs: Vec<Job> = decode(&k, &v)?;

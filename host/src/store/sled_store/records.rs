@@ -68,6 +68,12 @@ pub(super) fn batch_key(newest_ms: i64, first: u64) -> Vec<u8> {
     k
 }
 
+/// The newest job's creation time in a [`batch_key`].
+pub(super) fn batch_newest(key: &[u8]) -> Option<i64> {
+    let b = <[u8; 8]>::try_from(key.get(1..9)?).ok()?;
+    Some(u64::from_be_bytes(b) as i64)
+}
+
 pub(super) fn str_key(prefix: u8, parts: &[&str]) -> Vec<u8> {
     let mut k = vec![prefix];
     for (i, p) in parts.iter().enumerate() {
