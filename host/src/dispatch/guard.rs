@@ -91,27 +91,35 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow = self.allow.clone();
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let mut refused = None;
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| match check(a.ip(), &allow) {
-                    Ok(()) => true,
-                    Err(why) => {
-                        refused.get_or_insert(why);
-                        false
-                    }
-                })
-                .collect();
-            if allowed.is_empty() {
-                let why = refused.unwrap_or_else(|| "no address".into());
-                return Err(format!("{host}: {why}").into());
-            }
+            let allowed = resolve(name.as_str(), 0, &allow).await?;
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
+}
+
+/// `host`'s addresses (with `port`) that the guard lets through; an error
+/// saying why when none is left.
+pub async fn resolve(host: &str, port: u16, allow: &[IpNet]) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("{host}: {e}"))?
+        .collect();
+    let mut refused = None;
+    let allowed: Vec<SocketAddr> = found
+        .into_iter()
+        .filter(|a| match check(a.ip(), allow) {
+            Ok(()) => true,
+            Err(why) => {
+                refused.get_or_insert(why);
+                false
+            }
+        })
+        .collect();
+    if allowed.is_empty() {
+        let why = refused.unwrap_or_else(|| "no address".into());
+        return Err(format!("{host}: {why}"));
+    }
+    Ok(allowed)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 
 mod actor;
 use actor::Actor;
+mod client;
 pub mod control;
 pub mod guard;
 pub mod schedule;

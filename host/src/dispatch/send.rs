@@ -5,21 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::guard::GuardedResolver;
+use super::client::Client;
 use super::schedule::{Verdict, classify};
 use crate::config::HttpDestination;
 use crate::store::{Attempt, Job};
 use crate::time::now_ms;
 
-/// Bytes of a response body kept with an attempt.
-const RESPONSE_HEAD: usize = 256;
-
 /// One destination's transport.
 pub enum Sender {
     Http {
-        client: reqwest::Client,
-        /// Parsed once, not per attempt.
-        url: reqwest::Url,
+        client: Box<Client>,
         headers: Vec<(String, String)>,
         signing_keys: Vec<Vec<u8>>,
     },
@@ -31,18 +26,14 @@ pub enum Sender {
 
 impl Sender {
     pub fn http(d: &HttpDestination) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(d.timeout)
-            .connect_timeout(d.timeout.min(Duration::from_secs(10)))
-            // A redirect could point anywhere, including inside our network.
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(GuardedResolver::new(d.allow_addresses.clone())))
-            .pool_max_idle_per_host(d.concurrency)
-            .user_agent(concat!("Switchboard/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = Box::new(Client::new(
+            &d.url,
+            d.allow_addresses.clone(),
+            d.timeout,
+            d.concurrency,
+        )?);
         Ok(Sender::Http {
             client,
-            url: reqwest::Url::parse(&d.url)?,
             headers: d.headers.clone(),
             signing_keys: d.signing_keys.clone(),
         })
@@ -62,10 +53,9 @@ impl Sender {
         let (status, error, response, verdict) = match self {
             Sender::Http {
                 client,
-                url,
                 headers,
                 signing_keys,
-            } => http_attempt(client, url, headers, signing_keys, job).await,
+            } => http_attempt(client, headers, signing_keys, job).await,
             Sender::File { path, file } => {
                 let (path, file, line) = (path.clone(), file.clone(), job.payload.clone());
                 match tokio::task::spawn_blocking(move || append_line(&path, &file, &line)).await {
@@ -92,52 +82,52 @@ impl Sender {
 }
 
 async fn http_attempt(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    headers: &[(String, String)],
+    client: &Client,
+    static_headers: &[(String, String)],
     signing_keys: &[Vec<u8>],
     job: &Job,
 ) -> (Option<u16>, Option<String>, String, Verdict) {
     let timestamp = (now_ms() / 1000).to_string();
-    let mut req = client.post(url.clone());
-    // Static headers first: the protocol's own cannot be overridden.
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    req = req
-        .header("content-type", "application/json")
-        // Same id on every retry, so receivers can deduplicate.
-        .header("webhook-id", &job.event_id)
-        .header("webhook-timestamp", &timestamp);
-    if !signing_keys.is_empty() {
-        let sig = signature(
+    let signed = (!signing_keys.is_empty()).then(|| {
+        signature(
             signing_keys,
             &job.event_id,
             &timestamp,
             job.payload.as_bytes(),
-        );
-        req = req.header("webhook-signature", sig);
+        )
+    });
+    // Static headers first: the protocol's own cannot be overridden.
+    let mut headers: Vec<(&str, &str)> = static_headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    headers.extend([
+        ("user-agent", USER_AGENT),
+        ("content-type", "application/json"),
+        // Same id on every retry, so receivers can deduplicate.
+        ("webhook-id", job.event_id.as_str()),
+        ("webhook-timestamp", timestamp.as_str()),
+    ]);
+    if let Some(sig) = &signed {
+        headers.push(("webhook-signature", sig));
     }
-    let req = req.body(job.payload.clone());
-    match req.send().await {
-        Err(e) => (
-            None,
-            Some(error_chain(&e)),
-            String::new(),
-            Verdict::Retry(None),
-        ),
-        Ok(resp) => {
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
-            let head = read_head(resp).await;
-            (Some(status), None, head, classify(status, retry_after))
+    let body = bytes::Bytes::from(job.payload.clone());
+    match client.post(&headers, body).await {
+        Err(e) => (None, Some(e), String::new(), Verdict::Retry(None)),
+        Ok(answer) => {
+            let retry_after = answer.retry_after.as_deref().and_then(parse_retry_after);
+            let head = String::from_utf8_lossy(&answer.body_head).into_owned();
+            (
+                Some(answer.status),
+                None,
+                head,
+                classify(answer.status, retry_after),
+            )
         }
     }
 }
+
+const USER_AGENT: &str = concat!("Switchboard/", env!("CARGO_PKG_VERSION"));
 
 /// The Standard Webhooks `webhook-signature` value: `v1,<base64 HMAC-SHA256
 /// of "id.timestamp.body">` per key, space-separated (several keys while a
@@ -179,20 +169,8 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-async fn read_head(mut resp: reqwest::Response) -> String {
-    let mut buf = Vec::new();
-    while buf.len() < RESPONSE_HEAD {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    buf.truncate(RESPONSE_HEAD);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// An error with its sources (`a: b: c`): reqwest's own message alone
-/// hides why a request failed.
+/// An error with its sources (`a: b: c`): hyper's and reqwest's own
+/// messages alone hide why a request failed.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
