@@ -279,3 +279,6 @@ fn io_msg(m: &str) -> StoreError {
 fn io_at(path: &std::path::Path, e: std::io::Error) -> StoreError {
     StoreError::Io(format!("{}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;
