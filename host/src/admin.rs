@@ -65,7 +65,7 @@ impl JobView {
 
     pub fn new(mut job: Job) -> Self {
         let event = serde_json::from_str(&job.payload).ok();
-        job.payload.clear();
+        job.payload = Arc::from("");
         Self { job, event }
     }
 }

@@ -46,7 +46,7 @@ pub fn jobs_for(
                 destination: t.destination.clone(),
                 event_id: event.id.clone(),
                 lane: lane(event),
-                payload,
+                payload: payload.into(),
                 created_at: now_ms,
                 due_at: now_ms,
                 attempts: Vec::new(),

@@ -111,7 +111,7 @@ async fn http_attempt(
     if let Some(sig) = &signed {
         headers.push(("webhook-signature", sig));
     }
-    let body = bytes::Bytes::from(job.payload.clone());
+    let body = bytes::Bytes::from_owner(Payload(job.payload.clone()));
     match client.post(&headers, body).await {
         Err(e) => (None, Some(e), String::new(), Verdict::Retry(None)),
         Ok(answer) => {
@@ -124,6 +124,15 @@ async fn http_attempt(
                 classify(answer.status, retry_after),
             )
         }
+    }
+}
+
+/// A job's payload as a request body, shared rather than copied.
+struct Payload(Arc<str>);
+
+impl AsRef<[u8]> for Payload {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 

@@ -110,8 +110,9 @@ pub struct Job {
     /// Jobs with the same lane on one destination go out in order (per
     /// message id); unrelated lanes do not wait for each other.
     pub lane: String,
-    /// The exact bytes to send (also what is signed).
-    pub payload: String,
+    /// The exact bytes to send (also what is signed); shared, because a
+    /// job is copied into every attempt and sent without another copy.
+    pub payload: std::sync::Arc<str>,
     pub created_at: i64,
     /// When the next attempt is due (ms since epoch).
     pub due_at: i64,
@@ -132,7 +133,7 @@ impl Job {
             destination: self.destination.clone(),
             event_id: self.event_id.clone(),
             lane: self.lane.clone(),
-            payload: String::new(),
+            payload: std::sync::Arc::from(""),
             created_at: self.created_at,
             due_at: self.due_at,
             attempts: self.attempts.clone(),

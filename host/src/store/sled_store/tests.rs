@@ -26,7 +26,7 @@ pub(super) fn job(id: u64) -> Job {
         destination: "d".into(),
         event_id: format!("evt_{id}"),
         lane: "twilio:SM1".into(),
-        payload: "{}".into(),
+        payload: std::sync::Arc::from("{}"),
         created_at: 0,
         due_at: 0,
         attempts: vec![],
