@@ -7,7 +7,7 @@
 //! | GET | `/` | the dashboard (HTML, no token; it asks for one when the API answers `401`) |
 //! | GET | `/v1/destinations` | state of every destination: breaker, disabled, backlog |
 //! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
-//! | GET | `/v1/deliveries?state=dead\|pending&destination=&limit=` | delivery jobs with their attempts |
+//! | GET | `/v1/deliveries?state=dead\|pending\|delivered&destination=&event=&limit=` | delivery jobs with their attempts |
 //! | POST | `/v1/redrive?job=ID` or `?destination=NAME` | dead jobs back to pending |
 //! | GET | `/metrics` | Prometheus metrics |
 //! | GET | `/v1/plugins` | loaded plugins: version, digest, routes, request counts |
@@ -30,8 +30,11 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+mod jobs;
+pub use jobs::{JobFilter, JobView};
+
 use crate::dispatch::Dispatcher;
-use crate::store::{Job, Store};
+use crate::store::Store;
 
 pub struct Admin {
     pub dispatcher: Arc<Dispatcher>,
@@ -42,32 +45,6 @@ pub struct Admin {
     pub reloader: Arc<crate::reload::Reloader>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
-}
-
-/// A job as the API shows it: the payload is the event, parsed back so the
-/// listing is readable JSON rather than a string of JSON.
-#[derive(Serialize)]
-pub struct JobView {
-    #[serde(flatten)]
-    pub job: Job,
-    pub event: Option<serde_json::Value>,
-}
-
-impl JobView {
-    /// Up to `limit` of `jobs`, of one destination if given.
-    pub fn list(jobs: Vec<Job>, destination: Option<&str>, limit: usize) -> Vec<JobView> {
-        jobs.into_iter()
-            .filter(|j| destination.is_none_or(|d| j.destination == d))
-            .take(limit)
-            .map(JobView::new)
-            .collect()
-    }
-
-    pub fn new(mut job: Job) -> Self {
-        let event = serde_json::from_str(&job.payload).ok();
-        job.payload = Arc::from("");
-        Self { job, event }
-    }
 }
 
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
@@ -210,7 +187,11 @@ impl Admin {
             },
             (&Method::GET, ["v1", "events"]) => self.events(q("provider"), q("limit")),
             (&Method::GET, ["v1", "deliveries"]) => {
-                self.deliveries(q("state"), q("destination"), q("limit"))
+                let filter = JobFilter {
+                    destination: q("destination"),
+                    event: q("event"),
+                };
+                self.deliveries(q("state"), &filter, q("limit"))
             }
             (&Method::POST, ["v1", "redrive"]) => {
                 let job = q("job").map(str::parse::<u64>);
@@ -367,23 +348,17 @@ impl Admin {
     fn deliveries(
         &self,
         state: Option<&str>,
-        destination: Option<&str>,
+        filter: &JobFilter,
         limit: Option<&str>,
     ) -> crate::store::StoreResult<Reply> {
         let limit = limit.and_then(|l| l.parse().ok()).unwrap_or(100usize);
-        let jobs = match state.unwrap_or("dead") {
-            "dead" => self.store.dead_jobs()?,
-            "pending" => self.store.pending_jobs()?,
-            other => {
-                return Ok(error(
-                    StatusCode::BAD_REQUEST,
-                    format!("state `{other}`: want dead or pending"),
-                ));
-            }
-        };
-        Ok(json(
-            StatusCode::OK,
-            &JobView::list(jobs, destination, limit),
-        ))
+        let state = state.unwrap_or("dead");
+        Ok(match filter.list(self.store.as_ref(), state, limit)? {
+            Some(jobs) => json(StatusCode::OK, &jobs),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                format!("state `{state}`: want dead, pending or delivered"),
+            ),
+        })
     }
 }

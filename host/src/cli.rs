@@ -11,6 +11,7 @@ mod ops;
 mod plugin_new;
 mod plugin_test;
 
+use crate::admin::JobFilter;
 use crate::config::{Config, Overrides};
 use crate::server::{self, StartError};
 
@@ -55,13 +56,19 @@ pub enum Command {
         #[command(flatten)]
         target: ops::OpsTarget,
     },
-    /// Delivery jobs: dead letters (default) or pending ones, with every attempt.
+    /// Delivery jobs: dead letters (default), pending or delivered ones, with every attempt.
     Deliveries {
         /// Pending jobs instead of dead letters.
         #[arg(long)]
         pending: bool,
+        /// Delivered jobs (most recent first) instead of dead letters.
+        #[arg(long, conflicts_with = "pending")]
+        delivered: bool,
         #[arg(long)]
         destination: Option<String>,
+        /// Only the jobs of this event (its id, as in `webhook-id`).
+        #[arg(long)]
+        event: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
         #[command(flatten)]
@@ -181,16 +188,22 @@ pub fn run(cli: Cli) -> i32 {
         }),
         Command::Deliveries {
             pending,
+            delivered,
             destination,
+            event,
             limit,
             target,
         } => ops_runtime().and_then(|rt| {
-            rt.block_on(ops::deliveries(
-                &target,
-                pending,
-                destination.as_deref(),
-                limit,
-            ))
+            let state = match (pending, delivered) {
+                (true, _) => "pending",
+                (_, true) => "delivered",
+                _ => "dead",
+            };
+            let filter = JobFilter {
+                destination: destination.as_deref(),
+                event: event.as_deref(),
+            };
+            rt.block_on(ops::deliveries(&target, state, &filter, limit))
         }),
         Command::Redrive {
             job,

@@ -101,6 +101,35 @@ pub fn dead_letter_and_redrive(store: &str) {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].json["data"]["message_id"], "dead1");
     assert_eq!(router.cli_json(&["deliveries"]), serde_json::json!([]));
+
+    // Delivered now: found by its event id, with its whole history.
+    let event = job["event_id"].as_str().unwrap().to_owned();
+    let by_event = ["deliveries", "--delivered", "--event", event.as_str()];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let delivered = loop {
+        let d = router.cli_json(&by_event);
+        if d.as_array().is_some_and(|a| !a.is_empty()) || Instant::now() > deadline {
+            break d;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let d = delivered.as_array().unwrap();
+    assert_eq!(d.len(), 1, "{delivered:#}");
+    assert_eq!(
+        (&d[0]["id"], &d[0]["destination"]),
+        (&job["id"], &job["destination"])
+    );
+    let statuses: Vec<_> = d[0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64())
+        .collect();
+    assert_eq!(statuses, [Some(500), Some(500), Some(200)], "{delivered:#}");
+    let other = ["deliveries", "--delivered", "--event", "evt_none"];
+    assert_eq!(router.cli_json(&other), serde_json::json!([]));
+    let (code, table, _) = router.cli(&["deliveries", "--delivered"]);
+    assert!(code == 0 && table.contains("HTTP 200"), "{table}");
 }
 
 #[test]

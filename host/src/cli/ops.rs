@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::admin::JobView;
+use crate::admin::JobFilter;
 use crate::config::{Config, Overrides};
 use crate::server::StartError;
 use crate::store::Store;
@@ -206,28 +206,28 @@ pub async fn destinations(t: &OpsTarget, enable: Option<&str>) -> Result<(), Sta
 
 pub async fn deliveries(
     t: &OpsTarget,
-    pending: bool,
-    destination: Option<&str>,
+    state: &str,
+    filter: &JobFilter<'_>,
     limit: usize,
 ) -> Result<(), StartError> {
     let conn = t.connect().await?;
-    let state = if pending { "pending" } else { "dead" };
     let jobs = match &conn {
         Conn::Api { .. } => {
             let mut path = format!("/v1/deliveries?state={state}&limit={limit}");
-            if let Some(d) = destination {
-                path.push_str(&format!("&destination={d}"));
+            for (key, value) in [("destination", filter.destination), ("event", filter.event)] {
+                if let Some(v) = value {
+                    let v: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                    path.push_str(&format!("&{key}={v}"));
+                }
             }
             conn.call(reqwest::Method::GET, &path).await?
         }
         Conn::Store(store, _) => {
-            let jobs = if pending {
-                store.pending_jobs()
-            } else {
-                store.dead_jobs()
-            }
-            .map_err(store_err)?;
-            serde_json::to_value(JobView::list(jobs, destination, limit)).map_err(fail)?
+            let jobs = filter
+                .list(store.as_ref(), state, limit)
+                .map_err(store_err)?
+                .unwrap_or_default();
+            serde_json::to_value(jobs).map_err(fail)?
         }
     };
     if t.json {

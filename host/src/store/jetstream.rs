@@ -273,6 +273,26 @@ impl Store for JetStreamStore {
         Ok(jobs)
     }
 
+    /// Keys are zero-padded job ids: newest first is the keys backwards,
+    /// read a page at a time (one round trip each) until `limit` are kept.
+    fn delivered_jobs(&self, keep: &dyn Fn(&Job) -> bool, limit: usize) -> StoreResult<Vec<Job>> {
+        let nats = self.nats.clone();
+        let mut keys = self.wait(async move { nats.keys(&nats.delivered).await })?;
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        let mut out = Vec::new();
+        for page in keys.chunks(64) {
+            let (nats, page) = (self.nats.clone(), page.to_vec());
+            let jobs =
+                self.wait(async move { nats.values::<Job>(&nats.delivered, &page).await })?;
+            out.extend(jobs.into_iter().filter(|j| keep(j)));
+            if out.len() >= limit {
+                out.truncate(limit);
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     fn redrive(&self, id: u64, now_ms: i64) -> StoreResult<Option<Job>> {
         let nats = self.nats.clone();
         self.wait(async move {
@@ -324,22 +344,7 @@ impl Store for JetStreamStore {
 
     fn size_on_disk(&self) -> StoreResult<u64> {
         let nats = self.nats.clone();
-        self.wait(async move {
-            let n = &nats;
-            let mut total = n.jobs.get_info().await.map_err(io)?.state.bytes;
-            for b in [
-                &n.captures,
-                &n.events,
-                &n.states,
-                &n.retries,
-                &n.dead,
-                &n.delivered,
-                &n.meta,
-            ] {
-                total += b.stream.get_info().await.map_err(io)?.state.bytes;
-            }
-            Ok(total)
-        })
+        self.wait(async move { nats.bytes().await })
     }
 
     /// Every commit is acknowledged by JetStream before it resolves.

@@ -200,6 +200,9 @@ pub trait Store: Send + Sync + 'static {
     /// The job gave up: moves it to the dead-letter list.
     fn bury_job(&self, job: &Job) -> StoreResult<()>;
     fn dead_jobs(&self) -> StoreResult<Vec<Job>>;
+    /// Delivered jobs (kept for `store.retention`, without their payload),
+    /// most recent first: the first `limit` that `keep` accepts.
+    fn delivered_jobs(&self, keep: &dyn Fn(&Job) -> bool, limit: usize) -> StoreResult<Vec<Job>>;
     /// Moves a dead job back to pending, due at `now_ms`, with a fresh retry
     /// schedule (its attempt history is kept); `None` if no such dead job.
     fn redrive(&self, id: u64, now_ms: i64) -> StoreResult<Option<Job>>;

@@ -290,6 +290,12 @@ impl Store for SledStore {
         self.scan(DEAD)
     }
 
+    fn delivered_jobs(&self, keep: &dyn Fn(&Job) -> bool, limit: usize) -> StoreResult<Vec<Job>> {
+        self.completions();
+        let db = self.db()?;
+        complete::list(&db, keep, limit, |e| self.fail(&db, e))
+    }
+
     fn redrive(&self, id: u64, now_ms: i64) -> StoreResult<Option<Job>> {
         let Some(mut job) = self.get::<Job>(&id_key(DEAD, id))? else {
             return Ok(None);

@@ -212,17 +212,51 @@ impl Nats {
         Ok(out)
     }
 
-    pub(super) async fn all<T: DeserializeOwned>(
-        &self,
-        bucket: &kv::Store,
-    ) -> StoreResult<Vec<(String, T)>> {
-        let keys: Vec<String> = bucket
+    pub(super) async fn keys(&self, bucket: &kv::Store) -> StoreResult<Vec<String>> {
+        Ok(bucket
             .keys()
             .await
             .map_err(io)?
             .filter_map(|k| async move { k.ok() })
             .collect()
-            .await;
+            .await)
+    }
+
+    /// Bytes JetStream holds for the store: its stream and buckets.
+    pub(super) async fn bytes(&self) -> StoreResult<u64> {
+        let mut total = self.jobs.get_info().await.map_err(io)?.state.bytes;
+        for b in [
+            &self.captures,
+            &self.events,
+            &self.states,
+            &self.retries,
+            &self.dead,
+            &self.delivered,
+            &self.meta,
+        ] {
+            total += b.stream.get_info().await.map_err(io)?.state.bytes;
+        }
+        Ok(total)
+    }
+
+    /// The values of `keys` that exist, in their order.
+    pub(super) async fn values<T: DeserializeOwned>(
+        &self,
+        bucket: &kv::Store,
+        keys: &[String],
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.extend(get(bucket, k).await?);
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn all<T: DeserializeOwned>(
+        &self,
+        bucket: &kv::Store,
+    ) -> StoreResult<Vec<(String, T)>> {
+        let keys = self.keys(bucket).await?;
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
             if let Some(v) = get(bucket, &k).await? {

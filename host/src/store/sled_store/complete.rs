@@ -14,10 +14,10 @@
 
 use std::sync::{Arc, mpsc};
 
-use super::JOB;
-use super::engine::{Msg, Shared};
-use super::records::{batch_key, encode, id_key, put, remove};
-use crate::store::{Job, StoreResult};
+use super::engine::{Msg, Open, Shared};
+use super::records::{batch_key, decode, encode, id_key, put, remove};
+use super::{DELIVERED, DELIVERED_BATCH, JOB};
+use crate::store::{Job, StoreError, StoreResult};
 
 /// Jobs recorded per hold of the rotation gate (a rotation waits for at
 /// most one batch).
@@ -89,4 +89,37 @@ fn record(shared: &Shared, flusher: &mpsc::Sender<Msg>, jobs: &[Job]) -> StoreRe
         batch_key(newest, first.id),
         encode(&jobs)?,
     )
+}
+
+/// Delivered jobs, most recent first: the batches backwards (their keys
+/// sort by their newest job), each read backwards, then the one-job
+/// records of older versions; the first `limit` that `keep` accepts.
+/// `fail` turns a sled error into the store's.
+pub(super) fn list(
+    db: &Open,
+    keep: &dyn Fn(&Job) -> bool,
+    limit: usize,
+    fail: impl Fn(sled::Error) -> StoreError,
+) -> StoreResult<Vec<Job>> {
+    let mut out = Vec::new();
+    for kv in db.tree.scan_prefix([DELIVERED_BATCH]).rev() {
+        let (k, v) = kv.map_err(&fail)?;
+        let batch: Vec<Job> = decode(&k, &v)?;
+        out.extend(batch.into_iter().rev().filter(|j| keep(j)));
+        if out.len() >= limit {
+            out.truncate(limit);
+            return Ok(out);
+        }
+    }
+    for kv in db.tree.scan_prefix([DELIVERED]).rev() {
+        let (k, v) = kv.map_err(&fail)?;
+        let job: Job = decode(&k, &v)?;
+        if keep(&job) {
+            out.push(job);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }

@@ -147,6 +147,24 @@ async fn delivered_jobs_are_recorded_by_a_flush_and_stay_delivered_after_reopen(
     let s = SledStore::open(dir.path()).unwrap();
     let pending: Vec<u64> = s.pending_jobs().unwrap().iter().map(|j| j.id).collect();
     assert_eq!(pending, vec![3]);
+    // Listed most recent first, filtered, limited, without their payload
+    // (and read without a flush: the listing waits for the completer).
+    s.complete_job(&job(3)).unwrap();
+    let ids = |keep: &dyn Fn(&Job) -> bool, limit| -> Vec<u64> {
+        s.delivered_jobs(keep, limit)
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect()
+    };
+    assert_eq!(ids(&|_| true, 10), vec![3, 2, 1]);
+    assert_eq!(ids(&|_| true, 2), vec![3, 2]);
+    assert_eq!(ids(&|j| j.id != 2, 10), vec![3, 1]);
+    assert!(
+        s.delivered_jobs(&|_| true, 1).unwrap()[0]
+            .payload
+            .is_empty()
+    );
 }
 
 #[tokio::test]
