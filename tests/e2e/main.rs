@@ -22,3 +22,4 @@ mod reload;
 mod replay;
 mod retention;
 mod startup;
+mod tls;

@@ -333,6 +333,12 @@ impl Sink {
     }
 
     pub fn start_on(listener: StdListener) -> Sink {
+        Self::serve(listener, |tcp| Some(Box::new(tcp)))
+    }
+
+    /// A sink whose connections go through `wrap` (TLS, say) first; a
+    /// connection it refuses (`None`) is dropped.
+    pub fn serve(listener: StdListener, wrap: fn(TcpStream) -> Option<Box<dyn Stream>>) -> Sink {
         let addr = listener.local_addr().unwrap();
         let shared = SinkState {
             received: Arc::new(Mutex::new(Vec::new())),
@@ -344,7 +350,11 @@ impl Sink {
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let state = state.clone();
-                std::thread::spawn(move || serve_one(stream, &state));
+                std::thread::spawn(move || {
+                    if let Some(s) = wrap(stream) {
+                        serve_one(s, &state)
+                    }
+                });
             }
         });
         Sink {
@@ -417,10 +427,13 @@ struct SinkState {
     hits: Arc<Mutex<Vec<Hit>>>,
 }
 
+/// A sink's connection: TCP, or TLS over it.
+pub trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
 /// Serves HTTP/1.1 keep-alive requests with a Content-Length body.
-fn serve_one(stream: TcpStream, state: &SinkState) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
+fn serve_one(stream: Box<dyn Stream>, state: &SinkState) {
+    let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -471,7 +484,12 @@ fn serve_one(stream: TcpStream, state: &SinkState) {
         }
         let extra = retry_after.map_or(String::new(), |v| format!("retry-after: {v}\r\n"));
         let resp = format!("HTTP/1.1 {code} X\r\n{extra}content-length: 2\r\n\r\nok");
-        if out.write_all(resp.as_bytes()).is_err() {
+        let out = reader.get_mut();
+        if out
+            .write_all(resp.as_bytes())
+            .and_then(|_| out.flush())
+            .is_err()
+        {
             return;
         }
     }

@@ -98,6 +98,8 @@ pub struct HttpDestination {
     pub rate_limit: Option<f64>,
     /// Non-public networks this destination may reach.
     pub allow_addresses: Vec<ipnet::IpNet>,
+    /// CAs trusted besides the public ones (`ca_file`).
+    pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub breaker: Breaker,
 }
 

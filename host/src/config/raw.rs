@@ -198,6 +198,9 @@ pub enum Destination {
         /// reach; everything non-public is refused otherwise.
         #[serde(default)]
         allow_addresses: Vec<String>,
+        /// PEM file of certificate authorities trusted for this https
+        /// destination besides the public ones (an internal CA).
+        ca_file: Option<String>,
         /// Consecutive failures that open the circuit breaker.
         breaker_threshold: Option<u32>,
         /// How long an open breaker waits before probing.

@@ -12,6 +12,9 @@ use super::{
     Breaker, ConfigError, Destination, HttpDestination, QuarantineReply, Route, Server, duration,
     raw,
 };
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
 use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
 use crate::event::{Channel, KINDS, State};
 
@@ -33,6 +36,7 @@ pub(super) fn destination(
             signing_secret,
             rate_limit,
             allow_addresses,
+            ca_file,
             breaker_threshold,
             breaker_cooldown,
         } => {
@@ -101,6 +105,16 @@ pub(super) fn destination(
             {
                 return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
             }
+            let ca_certs = match ca_file {
+                None => Vec::new(),
+                Some(_) if !url.starts_with("https://") => {
+                    return Err(err(
+                        &format!("{key}.ca_file"),
+                        "only an https destination uses certificate authorities".into(),
+                    ));
+                }
+                Some(f) => ca_certs(&rel(&f), &f).map_err(|r| err(&format!("{key}.ca_file"), r))?,
+            };
             let threshold = breaker_threshold.unwrap_or(5);
             if threshold == 0 {
                 return Err(err(
@@ -117,6 +131,7 @@ pub(super) fn destination(
                 signing_keys,
                 rate_limit,
                 allow_addresses: allow,
+                ca_certs,
                 breaker: Breaker {
                     threshold,
                     cooldown: duration(
@@ -129,6 +144,29 @@ pub(super) fn destination(
             })
         }
     })
+}
+
+/// The certificates in the PEM file at `path` (at least one, each a CA a
+/// TLS client can trust); errors name it `as_written`.
+fn ca_certs(
+    path: &std::path::Path,
+    as_written: &str,
+) -> Result<Vec<CertificateDer<'static>>, String> {
+    let shown = format!("`{as_written}`");
+    let pem = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{shown}: not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("{shown}: no certificate in it"));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for c in &certs {
+        roots
+            .add(c.clone())
+            .map_err(|e| format!("{shown}: not a usable CA certificate: {e}"))?;
+    }
+    Ok(certs)
 }
 
 pub(super) fn check_filter(

@@ -28,7 +28,7 @@ use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper::{Request, Response, body::Incoming};
 use hyper_util::rt::TokioIo;
 use ipnet::IpNet;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -105,25 +105,21 @@ pub struct Client {
 impl Client {
     /// A client for `url` (http or https; the config checked which is
     /// allowed), keeping up to `max_idle` connections open between requests.
+    /// https trusts the Mozilla roots and `extra_roots`.
     pub fn new(
         url: &str,
         allow: Vec<IpNet>,
+        extra_roots: &[CertificateDer<'static>],
         timeout: Duration,
         max_idle: usize,
     ) -> anyhow::Result<Self> {
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        Self::with_tls(url, allow, timeout, max_idle, client_config(roots)?)
-    }
-
-    fn with_tls(
-        url: &str,
-        allow: Vec<IpNet>,
-        timeout: Duration,
-        max_idle: usize,
-        tls: Arc<rustls::ClientConfig>,
-    ) -> anyhow::Result<Self> {
+        for cert in extra_roots {
+            roots.add(cert.clone())?;
+        }
+        let tls = client_config(roots)?;
         let url = reqwest::Url::parse(url)?;
         let Some(host_str) = url.host_str() else {
             anyhow::bail!("{url}: no host");

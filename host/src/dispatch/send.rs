@@ -29,6 +29,7 @@ impl Sender {
         let client = Box::new(Client::new(
             &d.url,
             d.allow_addresses.clone(),
+            &d.ca_certs,
             d.timeout,
             d.concurrency,
         )?);
