@@ -274,6 +274,11 @@ fn dashboard_shows_providers_events_destinations_and_dead_letters() {
 
     let plugins = admin_json(router.admin, "/v1/plugins", None);
     let dead = admin_json(router.admin, "/v1/deliveries?state=dead", None);
+    let delivered = admin_json(
+        router.admin,
+        "/v1/deliveries?state=delivered&limit=10",
+        None,
+    );
     let url = format!("http://{}/", router.admin);
     let dom = headless(
         &["--virtual-time-budget=5000".into(), "--dump-dom".into()],
@@ -370,6 +375,27 @@ fn dashboard_shows_providers_events_destinations_and_dead_letters() {
         assert!(item.contains("class=\"btn primary redrive\""), "{item}");
         assert!(item.ends_with(">Redrive"), "{item}");
         assert!(item.contains("Connection refused"), "{item}");
+    }
+    // Recent deliveries: the API's most recent ten, each with its answer.
+    let delivered_section = section("delivered");
+    let delivered = delivered.as_array().unwrap();
+    assert_eq!(delivered.len(), 10, "analytics and archive took more");
+    for job in delivered {
+        let id = job["id"].as_u64().unwrap();
+        let start = delivered_section
+            .find(&format!("data-delivered-job=\"{id}\""))
+            .unwrap_or_else(|| panic!("delivery {id} missing:\n{delivered_section}"));
+        let row = &delivered_section[start..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        let dest = job["destination"].as_str().unwrap();
+        assert!(row.contains(&format!(">{dest}<")), "{row}");
+        let answer = if dest == "archive" {
+            ">written<"
+        } else {
+            ">HTTP 200<"
+        };
+        assert!(row.contains(answer), "{row}");
+        assert!(row.contains(job["event_id"].as_str().unwrap()), "{row}");
     }
     assert!(dom.contains("live · updated"), "the page reached the API");
 
