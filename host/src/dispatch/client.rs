@@ -113,13 +113,6 @@ impl Client {
         timeout: Duration,
         max_idle: usize,
     ) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        for cert in extra_roots {
-            roots.add(cert.clone())?;
-        }
-        let tls = client_config(roots)?;
         let url = reqwest::Url::parse(url)?;
         let Some(host_str) = url.host_str() else {
             anyhow::bail!("{url}: no host");
@@ -134,9 +127,19 @@ impl Client {
             .ok_or_else(|| anyhow::anyhow!("{url}: no port"))?;
         let tls = match url.scheme() {
             "http" => None,
+            // The root store (~150 certificates) only where it is used.
             "https" => {
+                let mut roots = rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                };
+                for cert in extra_roots {
+                    roots.add(cert.clone())?;
+                }
                 let name = ServerName::try_from(host.clone())?;
-                Some((tokio_rustls::TlsConnector::from(tls), name))
+                Some((
+                    tokio_rustls::TlsConnector::from(client_config(roots)?),
+                    name,
+                ))
             }
             other => anyhow::bail!("{url}: scheme {other} is neither http nor https"),
         };
@@ -276,8 +279,8 @@ impl Client {
 }
 
 /// The answer in `resp`, with the first [`RESPONSE_HEAD`] bytes of its
-/// body (a body that fails midway keeps what came); whether the body was read to its end (so the connection
-/// can carry another request).
+/// body (a body that fails midway keeps what came); and whether the body
+/// was read to its end (so the connection can carry another request).
 async fn read(driver: &mut Option<Driver>, resp: Response<Incoming>) -> (Answer, bool) {
     let status = resp.status().as_u16();
     let retry_after = resp
