@@ -42,6 +42,12 @@ pub(super) fn admin_json(addr: SocketAddr, path: &str, token: Option<&str>) -> V
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
 }
 
+/// One destination's status, as `/v1/destinations` shows it.
+fn destination(addr: SocketAddr, name: &str) -> Option<Value> {
+    let all = admin_json(addr, "/v1/destinations", None);
+    all.as_array()?.iter().find(|d| d["name"] == name).cloned()
+}
+
 /// Polls `probe` until it says done (bounded); what it saw last.
 pub(super) fn wait_until<T: std::fmt::Debug>(
     what: &str,
@@ -118,13 +124,7 @@ pub(super) fn busy_router() -> (Router, Sink) {
     }
     wait_until("three dead letters and an open breaker", || {
         let dead = admin_json(router.admin, "/v1/deliveries?state=dead", None);
-        let dests = admin_json(router.admin, "/v1/destinations", None);
-        let crm = dests
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["name"] == "crm")
-            .cloned();
+        let crm = destination(router.admin, "crm");
         let open = crm.as_ref().is_some_and(|c| c["breaker"] == "open");
         (dead.as_array().unwrap().len() == 3 && open, (dead, crm))
     });
@@ -159,26 +159,30 @@ pub(super) fn busy_router() -> (Router, Sink) {
     for (f, want) in &traffic {
         send(f, *want);
     }
-    // Settled: analytics and the archive got every routed event, crm holds
-    // the same ones (less its three dead letters) as backlog; nothing is
-    // delivered after this (crm's breaker waits 10 minutes).
+    // Settled: analytics and the archive got every routed event and the
+    // router recorded each delivery, crm holds the same ones (less its three
+    // dead letters) as backlog; nothing is delivered after this (crm's
+    // breaker waits 10 minutes).
     let archive = router.dir.join("events.jsonl");
     wait_until(
         "analytics and archive to catch up, crm's backlog to match",
         || {
-            let dests = admin_json(router.admin, "/v1/destinations", None);
-            let crm = dests
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|d| d["name"] == "crm")
-                .cloned()
-                .unwrap();
+            let crm = destination(router.admin, "crm").unwrap();
             let backlog = crm["backlog"].as_u64().unwrap() as usize;
             let got = analytics.count();
             let archived = std::fs::read_to_string(&archive).map_or(0, |t| t.lines().count());
-            let settled = backlog >= 15 && got == backlog + 3 && archived == got;
-            (settled, (backlog, got, archived, crm))
+            // A destination has an event before the router records it
+            // delivered: wait for the records too.
+            let recorded = admin_json(
+                router.admin,
+                "/v1/deliveries?state=delivered&limit=1000",
+                None,
+            )
+            .as_array()
+            .map_or(0, Vec::len);
+            let settled =
+                backlog >= 15 && got == backlog + 3 && archived == got && recorded == 2 * got;
+            (settled, (backlog, got, archived, recorded, crm))
         },
     );
     (router, analytics)
