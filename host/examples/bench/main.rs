@@ -12,7 +12,10 @@
 //!    receiver, and ack-to-delivery latency (`delivery.rs`).
 //! 4. `plugin`: one twilio call in a fresh wasm instance beside the same
 //!    parser compiled natively (`plugin.rs`).
-//! 5. `cluster`: one router on sled, then 1, 2 and 3 routers sharing one
+//! 5. `store`: what sled alone costs per callback (the router's records,
+//!    and one record per callback), the floor under the router's figures,
+//!    beside the CPU 20 % of bare hyper's rate allows (`store.rs`).
+//! 6. `cluster`: one router on sled, then 1, 2 and 3 routers sharing one
 //!    nats-server (the JetStream store), acks per second (`cluster.rs`).
 //!
 //! `bench NAME` runs one part. Not in the default run: `bench soak`, a
@@ -36,12 +39,18 @@ mod procs;
 mod reqs;
 mod scale;
 mod soak;
+mod store;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub(crate) use load::{load, read_response};
 pub(crate) use reqs::{sid, twilio_requests};
+
+// The router's allocator (`host/src/main.rs`), so what runs in this
+// process (the store floor, the plugin call) allocates as it does there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub(crate) const TOKEN: &str = "bench-auth-token";
 pub(crate) const CONNECTIONS: usize = 64;
@@ -61,7 +70,7 @@ pub(crate) fn phase() -> Duration {
         .unwrap_or(Duration::from_secs(5))
 }
 
-const DEFAULT: [&str; 5] = ["compare", "scale", "delivery", "plugin", "cluster"];
+const DEFAULT: [&str; 6] = ["compare", "scale", "delivery", "plugin", "store", "cluster"];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -77,10 +86,10 @@ fn main() -> anyhow::Result<()> {
         None => None,
         Some(
             p @ ("http" | "compare" | "half" | "scale" | "delivery" | "plugin" | "perf" | "cluster"
-            | "soak"),
+            | "soak" | "store"),
         ) => Some(p),
         Some(other) => anyhow::bail!(
-            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, http, perf, half (none: {DEFAULT:?})"
+            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, store, http, perf, half (none: {DEFAULT:?})"
         ),
     };
     // A part run by the default run below prints no title of its own.
@@ -112,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,
         Some("cluster") => rt.block_on(cluster::bench(&root))?,
         Some("soak") => rt.block_on(soak::bench(&root))?,
+        Some("store") => store::bench(&root, args.get(2).map(String::as_str))?,
         Some(_) => plugin::bench(&root)?,
     }
     Ok(())

@@ -111,7 +111,7 @@ fn timed(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
 }
 
 /// The SDK's request (guest bindings) as the host's bindgen type.
-fn to_host(r: &switchboard_plugin_sdk::types::HttpRequest) -> HttpRequest {
+pub(crate) fn to_host(r: &switchboard_plugin_sdk::types::HttpRequest) -> HttpRequest {
     use switchboard::plugin::wit::Method;
     HttpRequest {
         method: match r.method {
