@@ -133,7 +133,15 @@ impl Admin {
                 .into_owned()
                 .collect();
         let q = |k: &str| param(&query, k);
-        let segments: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
+        // Decoded, so a destination named `crm west` is `crm%20west` here.
+        let decoded: Vec<std::borrow::Cow<'_, str>> = req
+            .uri()
+            .path()
+            .trim_matches('/')
+            .split('/')
+            .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy())
+            .collect();
+        let segments: Vec<&str> = decoded.iter().map(|s| s.as_ref()).collect();
         let result = match (req.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => {
                 Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))

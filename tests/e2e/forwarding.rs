@@ -136,10 +136,12 @@ pub fn dead_letter_and_redrive(store: &str) {
 fn gone_disables_the_destination_and_its_events_wait_for_the_operator() {
     let sink = Sink::start();
     sink.answer(&[(410, None)]);
-    let router = Router::start(
-        &["mysmsgate"],
-        &sink_destination(&sink.url(), "concurrency = 1"),
-    );
+    // A name that must be encoded in the admin API's URL.
+    let name = "crm & co/west";
+    let config = sink_destination(&sink.url(), "concurrency = 1")
+        .replace("[destinations.sink]", &format!("[destinations.\"{name}\"]"))
+        .replace(r#"to = ["sink"]"#, &format!("to = [\"{name}\"]"));
+    let router = Router::start(&["mysmsgate"], &config);
     assert_eq!(router.send(&mysmsgate_report("g1", "sent")).status, 200);
     sink.wait_for_hits(1, Duration::from_secs(5));
     for id in ["g2", "g3"] {
@@ -161,9 +163,10 @@ fn gone_disables_the_destination_and_its_events_wait_for_the_operator() {
     // Nothing was dead-lettered.
     assert_eq!(router.cli_json(&["deliveries"]), serde_json::json!([]));
 
-    let (code, out, err) = router.cli(&["destinations", "enable", "sink"]);
+    assert_eq!(sink_status["name"], name, "{status:#}");
+    let (code, out, err) = router.cli(&["destinations", "enable", name]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("enabled"));
+    assert!(out.contains("enabled"), "{out}");
     let got = sink.wait_for(3, Duration::from_secs(5));
     let mut ids: Vec<_> = got
         .iter()

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::ops::{Conn, OpsTarget, fail, print_table, store_err, text};
+use super::ops::{Conn, OpsTarget, fail, print_table, store_err, text, with_query};
 use crate::server::StartError;
 
 fn print(t: &OpsTarget, rows: &Value, header: &[&str], row: impl Fn(&Value) -> Vec<String>) {
@@ -70,13 +70,15 @@ pub async fn captures(
     let conn = t.connect().await?;
     let rows = match &conn {
         Conn::Api { .. } => {
-            let mut path = format!("/v1/captures?limit={limit}");
-            if let Some(p) = plugin {
-                path.push_str(&format!("&plugin={p}"));
-            }
-            if let Some(s) = status {
-                path.push_str(&format!("&status={s}"));
-            }
+            let limit = limit.to_string();
+            let path = with_query(
+                "/v1/captures",
+                &[
+                    ("limit", Some(&limit)),
+                    ("plugin", plugin),
+                    ("status", status),
+                ],
+            );
             conn.call(reqwest::Method::GET, &path).await?
         }
         Conn::Store(store, _) => {
@@ -124,10 +126,11 @@ pub async fn events(t: &OpsTarget, provider: Option<&str>, limit: usize) -> Resu
     if matches!(conn, Conn::Store(..)) {
         return Err(fail("no router answers on the admin API"));
     }
-    let mut path = format!("/v1/events?limit={limit}");
-    if let Some(p) = provider {
-        path.push_str(&format!("&provider={p}"));
-    }
+    let limit = limit.to_string();
+    let path = with_query(
+        "/v1/events",
+        &[("limit", Some(&limit)), ("provider", provider)],
+    );
     let rows = conn.call(reqwest::Method::GET, &path).await?;
     print(
         t,
@@ -197,31 +200,29 @@ pub async fn replay(t: &OpsTarget, a: &ReplayArgs) -> Result<(), StartError> {
             "replay runs in the router: start it (no router answers on the admin API)",
         ));
     }
-    let mut q = vec![format!("limit={}", a.limit)];
-    if let Some(c) = a.capture {
-        q.push(format!("capture={c}"));
-    }
-    if let Some(p) = &a.plugin {
-        q.push(format!("plugin={p}"));
-    }
-    if let Some(s) = &a.status {
-        q.push(format!("status={s}"));
-    }
-    if let Some(s) = &a.since {
-        q.push(format!("since={}", parse_time(s)?));
-    }
-    if let Some(u) = &a.until {
-        q.push(format!("until={}", parse_time(u)?));
-    }
+    let since = a.since.as_deref().map(parse_time).transpose()?;
+    let until = a.until.as_deref().map(parse_time).transpose()?;
+    let [limit, capture, since, until] = [
+        Some(a.limit.to_string()),
+        a.capture.map(|c| c.to_string()),
+        since.map(|t| t.to_string()),
+        until.map(|t| t.to_string()),
+    ];
+    let path = with_query(
+        "/v1/replay",
+        &[
+            ("limit", limit.as_deref()),
+            ("capture", capture.as_deref()),
+            ("plugin", a.plugin.as_deref()),
+            ("status", a.status.as_deref()),
+            ("since", since.as_deref()),
+            ("until", until.as_deref()),
+        ],
+    );
     if !t.json {
         eprintln!("replaying (up to {} captures)...", a.limit);
     }
-    let rows = conn
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/replay?{}", q.join("&")),
-        )
-        .await?;
+    let rows = conn.call(reqwest::Method::POST, &path).await?;
     let n = rows.as_array().map_or(0, Vec::len);
     print(
         t,

@@ -123,6 +123,28 @@ impl Conn {
     }
 }
 
+/// `path?k=v&...` with each value URL-encoded (a destination, a plugin or
+/// an event id may hold `&`, `#` or spaces); pairs without a value left out.
+pub(super) fn with_query(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{q}")
+    }
+}
+
+/// One URL path segment, percent-encoded (the admin API decodes it).
+pub(super) fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 pub(super) fn store_err(e: crate::store::StoreError) -> StartError {
     fail(e)
 }
@@ -134,7 +156,7 @@ pub async fn destinations(t: &OpsTarget, enable: Option<&str>) -> Result<(), Sta
             Conn::Api { .. } => {
                 conn.call(
                     reqwest::Method::POST,
-                    &format!("/v1/destinations/{name}/enable"),
+                    &format!("/v1/destinations/{}/enable", segment(name)),
                 )
                 .await?;
             }
@@ -213,13 +235,16 @@ pub async fn deliveries(
     let conn = t.connect().await?;
     let jobs = match &conn {
         Conn::Api { .. } => {
-            let mut path = format!("/v1/deliveries?state={state}&limit={limit}");
-            for (key, value) in [("destination", filter.destination), ("event", filter.event)] {
-                if let Some(v) = value {
-                    let v: String = form_urlencoded::byte_serialize(v.as_bytes()).collect();
-                    path.push_str(&format!("&{key}={v}"));
-                }
-            }
+            let limit = limit.to_string();
+            let path = with_query(
+                "/v1/deliveries",
+                &[
+                    ("state", Some(state)),
+                    ("limit", Some(&limit)),
+                    ("destination", filter.destination),
+                    ("event", filter.event),
+                ],
+            );
             conn.call(reqwest::Method::GET, &path).await?
         }
         Conn::Store(store, _) => {
@@ -281,14 +306,14 @@ pub async fn redrive(
     let conn = t.connect().await?;
     let ids: Vec<u64> = match &conn {
         Conn::Api { .. } => {
-            let q = match (job, destination) {
-                (Some(id), _) => format!("job={id}"),
-                (None, Some(d)) => format!("destination={d}"),
-                (None, None) => unreachable!("checked above"),
-            };
-            let v = conn
-                .call(reqwest::Method::POST, &format!("/v1/redrive?{q}"))
-                .await?;
+            let job = job.map(|id| id.to_string());
+            // One or the other: a job id wins.
+            let destination = if job.is_some() { None } else { destination };
+            let path = with_query(
+                "/v1/redrive",
+                &[("job", job.as_deref()), ("destination", destination)],
+            );
+            let v = conn.call(reqwest::Method::POST, &path).await?;
             serde_json::from_value(v["redriven"].clone()).unwrap_or_default()
         }
         Conn::Store(store, _) => {
@@ -344,5 +369,34 @@ pub(super) fn print_table(header: &[&str], rows: &[Vec<String>]) {
     line(header.to_vec());
     for r in rows {
         line(r.iter().map(String::as_str).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_and_path_segments_are_encoded() {
+        let path = with_query(
+            "/v1/deliveries",
+            &[
+                ("state", Some("dead")),
+                ("destination", Some("crm & co #2")),
+                ("event", None),
+            ],
+        );
+        assert_eq!(
+            path,
+            "/v1/deliveries?state=dead&destination=crm+%26+co+%232"
+        );
+        assert_eq!(
+            with_query("/v1/events", &[("provider", None)]),
+            "/v1/events"
+        );
+        let seg = segment("crm & co/west");
+        assert_eq!(seg, "crm%20%26%20co%2Fwest");
+        let back = percent_encoding::percent_decode_str(&seg).decode_utf8_lossy();
+        assert_eq!(back, "crm & co/west");
     }
 }
