@@ -298,6 +298,51 @@ fn redrive_and_enable_buttons_work_in_a_real_browser_with_a_token() {
             "!document.querySelector('{row} button') && !document.querySelector('{row}.failing')"
         ),
     );
+    // The event's trail: picked in Recent events, the deliveries card shows
+    // its two jobs, both delivered now, each with its whole history.
+    let event = dead[0]["event_id"].as_str().unwrap().to_owned();
+    browser.click(&format!("#events tr[data-event=\"{event}\"]"));
+    let trail = browser.wait_for(
+        "the event's deliveries",
+        "(() => { const r = [...document.querySelectorAll('#delivered tbody tr')]; \
+         if (r.length !== 2 || r.some((x) => x.dataset.state !== 'delivered')) return null; \
+         return r.map((x) => [x.cells[1].innerText, x.cells[2].innerText, \
+           x.cells[3].querySelector('.badge').innerText, \
+           x.cells[3].querySelector('.tag')?.innerText].join('|')).sort(); })()",
+    );
+    assert_eq!(
+        trail,
+        json!([
+            "legacy|delivered|HTTP 200|2 attempts",
+            "sink|delivered|HTTP 200|2 attempts"
+        ])
+    );
+    assert_eq!(
+        browser.eval("document.getElementById('trace-id').value"),
+        json!(event)
+    );
+    // An id typed in that the router never recorded says so.
+    browser.eval("document.getElementById('trace-id').value = ''");
+    browser.click("#trace-id");
+    browser.call("Input.insertText", json!({ "text": "evt_never_seen" }));
+    browser.click("#trace-form button[type=submit]");
+    let none = browser.wait_for(
+        "the empty trail",
+        "document.querySelector('#delivered .empty')?.innerText.startsWith('No deliveries') \
+         && document.querySelector('#delivered .empty').innerText",
+    );
+    assert!(
+        none.as_str().unwrap().contains("no route matched"),
+        "{none}"
+    );
+    // Back to the most recent deliveries of every event.
+    browser.click("#trace-clear");
+    browser.wait_for(
+        "the recent deliveries",
+        "document.getElementById('delivered-name').innerText === 'Recent deliveries' \
+         && document.querySelectorAll('#delivered tbody tr').length === 2",
+    );
+
     // Nothing a provider sent became markup.
     assert_eq!(
         browser.eval("document.querySelectorAll('img, script[src], iframe').length"),
