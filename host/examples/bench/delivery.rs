@@ -215,8 +215,14 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
     let m = 5_000;
     let steady = Arc::new(twilio_requests(m, "latency"));
     let ids: Vec<String> = (0..m).map(|i| super::sid("latency", i)).collect();
+    // The router's CPU at that steady rate, start to last delivery: what
+    // an operator's modest load costs (wake-ups dominate there, not work).
+    let (pid, started) = ([router.0.id()], Instant::now());
+    let cpu0 = super::procs::cpu_secs(&pid);
     let acks = send_all(router.1, steady, CONNECTIONS.min(16), Some(1_000.0)).await;
     wait_for(&arrivals, m, Duration::from_secs(30)).await;
+    let steady_cpu = super::procs::cpu_secs(&pid) - cpu0;
+    let steady_cores = steady_cpu / started.elapsed().as_secs_f64();
     let arrived = arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut lat: Vec<f64> = ids
         .iter()
@@ -250,6 +256,10 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         pct(&lat, 0.99),
         pct(&lat, 1.0),
         lat.len()
+    );
+    println!(
+        "router CPU at that steady 1,000 callbacks/s (forwarding each): {steady_cores:.2} cores, {:.0} µs per callback\n",
+        steady_cpu / m as f64 * 1e6
     );
     drop(router);
     Ok(())
