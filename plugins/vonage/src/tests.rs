@@ -1,4 +1,8 @@
 use super::*;
+use hmac::{Hmac, Mac};
+use md5::{Digest, Md5};
+use sha2::Sha512;
+use switchboard_plugin_sdk::sign::{hmac_sha256, verify_hex};
 use switchboard_plugin_sdk::testing::{Harness, check_fixtures, has_extra, run};
 
 const CFG: &[(&str, &str)] = &[
