@@ -358,7 +358,8 @@ impl Pipeline {
     }
 }
 
-fn capture_of(id: u64, plugin: &str, req: wit::HttpRequest) -> Capture {
+/// A request as the store keeps it, before the plugin has answered.
+pub fn capture_of(id: u64, plugin: &str, req: wit::HttpRequest) -> Capture {
     Capture {
         id,
         plugin: plugin.to_owned(),

@@ -27,9 +27,7 @@ use std::time::Instant;
 use switchboard::event::Event;
 use switchboard::outbox::transform::Transform;
 use switchboard::rules::Target;
-use switchboard::store::{
-    Batch, Capture, CaptureStatus, Disposition, SledStore, Store, StoredEvent,
-};
+use switchboard::store::{Batch, Capture, Disposition, SledStore, Store, StoredEvent};
 use switchboard_plugin_sdk::fixture::Fixture;
 use tokio::sync::oneshot;
 
@@ -214,23 +212,9 @@ fn prepare(root: &Path, n: usize) -> anyhow::Result<Vec<Prepared>> {
             .into_iter()
             .map(|e| Event::from_plugin("twilio", None, id, req.received_at, e))
             .collect::<Vec<_>>();
-        let capture = Capture {
-            id,
-            plugin: "twilio".into(),
-            route: req.route,
-            method: "POST".into(),
-            url: req.url,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-            params: req.params,
-            remote_addr: "127.0.0.1:40000".into(),
-            received_at: req.received_at,
-            status: CaptureStatus::Accepted,
-            reply_status: 200,
-            events: events.iter().map(|e| e.id.clone()).collect(),
-        };
+        let mut capture = switchboard::pipeline::capture_of(id, "twilio", req);
+        capture.reply_status = 200;
+        capture.events = events.iter().map(|e| e.id.clone()).collect();
         out.push(Prepared { capture, events });
     }
     Ok(out)
