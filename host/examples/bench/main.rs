@@ -61,7 +61,7 @@ pub(crate) fn unique() -> usize {
 }
 
 /// One load phase: 5 s, or `BENCH_PHASE` seconds (longer phases for steadier
-/// figures, or to watch memory settle; the default run stays ~4 minutes).
+/// figures, or to watch memory settle; the default run stays ~5 minutes).
 pub(crate) fn phase() -> Duration {
     std::env::var("BENCH_PHASE")
         .ok()
