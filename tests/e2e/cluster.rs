@@ -229,6 +229,41 @@ fn instances_share_one_queue_exactly_once_per_webhook_id() {
         per_instance.iter().filter(|&&n| n > 0).count() >= 2,
         "deliveries were shared: {per_instance:?}"
     );
+
+    // Every instance lists the same delivered jobs, most recent first,
+    // each once: two more callbacks, the second once the first is recorded.
+    let listed = |r: &Router, args: &[&str]| -> Vec<String> {
+        let jobs = r.cli_json(&[&["deliveries", "--delivered"], args].concat());
+        let ids = jobs.as_array().unwrap().iter();
+        ids.map(|j| j["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut newest = Vec::new();
+    for (n, message) in ["last-1", "last-2"].into_iter().enumerate() {
+        deliver_callback(&routers[n], &mysmsgate_report(message, "delivered"));
+        let events = sink.wait_for(261 + n, Duration::from_secs(10));
+        let event = events
+            .iter()
+            .find(|e| e.json["data"]["message_id"] == message)
+            .and_then(|e| e.header("webhook-id"))
+            .unwrap_or_default()
+            .to_owned();
+        // Its delivered record is written just after the destination's 2xx.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while listed(&routers[2], &["--event", &event]).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        newest.insert(0, event);
+    }
+    let all = listed(&routers[0], &["--limit", "1000"]);
+    assert_eq!(all.len(), 262);
+    assert_eq!(all[..2], newest[..]);
+    assert_eq!(listed(&routers[2], &["--limit", "2"]), newest);
+    assert_eq!(
+        all.iter().collect::<HashSet<_>>().len(),
+        262,
+        "listed twice"
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@
 mod bridge;
 mod feed;
 mod nats;
+mod newest;
 mod read_ahead;
 
 use std::collections::HashMap;
@@ -36,6 +37,7 @@ use super::*;
 use crate::config::JetStreamConfig;
 use bridge::CALL_TIMEOUT;
 use nats::{ID_BLOCK, Nats, decode, get, id_key, io, put, state_key};
+use newest::{Backwards, newest, newest_page};
 use read_ahead::ReadAhead;
 
 pub struct JetStreamStore {
@@ -160,7 +162,7 @@ impl Store for JetStreamStore {
     fn captures(&self, before: Option<u64>, limit: usize) -> StoreResult<Vec<Capture>> {
         let nats = self.nats.clone();
         let mut out = self.wait(async move {
-            nats.newest(&nats.captures, limit, |c: &Capture| {
+            newest(&nats.captures, limit, |c: &Capture| {
                 before.is_none_or(|b| c.id < b)
             })
             .await
@@ -273,23 +275,22 @@ impl Store for JetStreamStore {
         Ok(jobs)
     }
 
-    /// Keys are zero-padded job ids: newest first is the keys backwards,
-    /// read a page at a time (one round trip each) until `limit` are kept.
+    /// Most recently delivered first: the bucket's stream read backwards a
+    /// page at a time (one `wait` each, as `keep` stays on this thread),
+    /// until `limit` are kept.
     fn delivered_jobs(&self, keep: &dyn Fn(&Job) -> bool, limit: usize) -> StoreResult<Vec<Job>> {
-        let nats = self.nats.clone();
-        let mut keys = self.wait(async move { nats.keys(&nats.delivered).await })?;
-        keys.sort_unstable_by(|a, b| b.cmp(a));
+        let mut back = Backwards::default();
         let mut out = Vec::new();
-        for page in keys.chunks(64) {
-            let (nats, page) = (self.nats.clone(), page.to_vec());
-            let jobs =
-                self.wait(async move { nats.values::<Job>(&nats.delivered, &page).await })?;
-            out.extend(jobs.into_iter().filter(|j| keep(j)));
-            if out.len() >= limit {
-                out.truncate(limit);
-                break;
-            }
+        while out.len() < limit && !back.done {
+            let nats = self.nats.clone();
+            let (page, after) = self.wait(async move {
+                let page: Vec<Job> = newest_page(&nats.delivered, &mut back, 64).await?;
+                Ok((page, back))
+            })?;
+            back = after;
+            out.extend(page.into_iter().filter(|j| keep(j)));
         }
+        out.truncate(limit);
         Ok(out)
     }
 

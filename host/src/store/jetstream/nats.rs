@@ -1,7 +1,6 @@
 //! The JetStream side of the store: the connection, its streams and
 //! buckets, and the async operations the [`super::JetStreamStore`] runs.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
@@ -176,42 +175,6 @@ impl Nats {
         }
     }
 
-    /// Every value of a bucket, newest write first, at most `limit`
-    /// (walks the bucket's stream backwards; overwritten and deleted keys
-    /// are skipped).
-    pub(super) async fn newest<T: DeserializeOwned>(
-        &self,
-        bucket: &kv::Store,
-        limit: usize,
-        keep: impl Fn(&T) -> bool,
-    ) -> StoreResult<Vec<T>> {
-        let state = bucket.stream.get_info().await.map_err(io)?.state;
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        let mut seq = state.last_sequence;
-        while seq >= state.first_sequence.max(1) && out.len() < limit {
-            match bucket.stream.get_raw_message(seq).await {
-                Ok(m) => {
-                    let key = m.subject.rsplit('.').next().unwrap_or_default().to_owned();
-                    let deleted = m
-                        .headers
-                        .get("KV-Operation")
-                        .is_some_and(|op| op.as_str() != "PUT");
-                    if seen.insert(key.clone()) && !deleted {
-                        let v: T = decode(&key, &m.payload)?;
-                        if keep(&v) {
-                            out.push(v);
-                        }
-                    }
-                }
-                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => {}
-                Err(e) => return Err(io(e)),
-            }
-            seq -= 1;
-        }
-        Ok(out)
-    }
-
     pub(super) async fn keys(&self, bucket: &kv::Store) -> StoreResult<Vec<String>> {
         Ok(bucket
             .keys()
@@ -237,19 +200,6 @@ impl Nats {
             total += b.stream.get_info().await.map_err(io)?.state.bytes;
         }
         Ok(total)
-    }
-
-    /// The values of `keys` that exist, in their order.
-    pub(super) async fn values<T: DeserializeOwned>(
-        &self,
-        bucket: &kv::Store,
-        keys: &[String],
-    ) -> StoreResult<Vec<T>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            out.extend(get(bucket, k).await?);
-        }
-        Ok(out)
     }
 
     pub(super) async fn all<T: DeserializeOwned>(
