@@ -133,7 +133,7 @@ impl Admin {
                 .into_owned()
                 .collect();
         let q = |k: &str| param(&query, k);
-        // Decoded, so a destination named `crm west` is `crm%20west` here.
+        // Decoded: a destination named `crm west` arrives as `crm%20west`.
         let decoded: Vec<std::borrow::Cow<'_, str>> = req
             .uri()
             .path()
