@@ -13,8 +13,9 @@ use crate::store::StoreResult;
 /// Where a walk back through a bucket's stream stands.
 #[derive(Default)]
 pub(super) struct Backwards {
-    /// The sequence to read next (`None`: the newest).
-    next: Option<u64>,
+    /// The sequence to read next and the stream's first, once the walk
+    /// has started (one `get_info` for the whole walk, not one per page).
+    at: Option<(u64, u64)>,
     /// Keys already met: an older write of one is not its value.
     seen: HashSet<String>,
     /// The stream's first message was read.
@@ -46,10 +47,15 @@ pub(super) async fn newest_page<T: DeserializeOwned>(
     back: &mut Backwards,
     n: usize,
 ) -> StoreResult<Vec<T>> {
-    let state = bucket.stream.get_info().await.map_err(io)?.state;
-    let mut seq = back.next.unwrap_or(state.last_sequence);
+    let (mut seq, first) = match back.at {
+        Some(at) => at,
+        None => {
+            let state = bucket.stream.get_info().await.map_err(io)?.state;
+            (state.last_sequence, state.first_sequence.max(1))
+        }
+    };
     let mut out = Vec::new();
-    while seq >= state.first_sequence.max(1) && out.len() < n {
+    while seq >= first && out.len() < n {
         match bucket.stream.get_raw_message(seq).await {
             Ok(m) => {
                 let key = m.subject.rsplit('.').next().unwrap_or_default().to_owned();
@@ -66,7 +72,7 @@ pub(super) async fn newest_page<T: DeserializeOwned>(
         }
         seq -= 1;
     }
-    back.next = Some(seq);
-    back.done = seq < state.first_sequence.max(1);
+    back.at = Some((seq, first));
+    back.done = seq < first;
     Ok(out)
 }
