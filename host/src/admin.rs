@@ -340,12 +340,10 @@ impl Admin {
                 .iter()
                 .filter(|c| provider.is_none_or(|p| p == c.plugin))
             {
-                for id in &c.events {
-                    if let Some(e) = self.store.event(id)? {
-                        out.push(e);
-                        if out.len() == limit {
-                            break 'pages;
-                        }
+                for e in self.store.events_of(c)? {
+                    out.push(e);
+                    if out.len() == limit {
+                        break 'pages;
                     }
                 }
             }

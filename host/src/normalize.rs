@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::event::{Event, State};
-use crate::store::{Disposition, MessageState, Store, StoreResult, StoredEvent};
+use crate::store::{Disposition, MessageState, Seen, Store, StoreResult, StoredEvent};
 
 /// What normalize decided for one event.
 #[derive(Debug)]
@@ -66,22 +66,22 @@ pub fn classify(
             }
             continue;
         }
-        if let Some(mut prior) = store.event(&event.id)? {
-            prior.duplicates += 1;
-            seen_here.insert(event.id.clone(), out.len());
-            out.push(Verdict::Duplicate(prior));
-            continue;
-        }
         seen_here.insert(event.id.clone(), out.len());
+        let stored = match store.seen(&event)? {
+            Seen::Before(mut prior) => {
+                prior.duplicates += 1;
+                out.push(Verdict::Duplicate(prior));
+                continue;
+            }
+            Seen::New(state) => state,
+        };
         let (Some(state), Some(message)) = (event.state(), event.message_id()) else {
             out.push(Verdict::Fresh(event));
             continue;
         };
         let key = (event.provider.clone(), message.to_owned());
-        let prev = match states.get(&key) {
-            Some(s) => Some(s.state),
-            None => store.message_state(&key.0, &key.1)?.map(|s| s.state),
-        };
+        // This callback's earlier events come first.
+        let prev = states.get(&key).or(stored.as_ref()).map(|s| s.state);
         if advances(prev, state) {
             if state != State::Unknown {
                 let at = crate::time::now_ms();

@@ -101,6 +101,15 @@ pub struct MessageState {
     pub at: i64,
 }
 
+/// What the store knows of an event about to be classified.
+#[derive(Debug)]
+pub enum Seen {
+    /// Recorded before: its record.
+    Before(StoredEvent),
+    /// New; the state its message reached, if any.
+    New(Option<MessageState>),
+}
+
 /// One (event, destination) delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
@@ -188,8 +197,31 @@ pub trait Store: Send + Sync + 'static {
     fn capture(&self, id: u64) -> StoreResult<Option<Capture>>;
     /// Captures, newest first, after `before` (exclusive), at most `limit`.
     fn captures(&self, before: Option<u64>, limit: usize) -> StoreResult<Vec<Capture>>;
+    /// An event by its id alone. The router's own paths do not need it
+    /// (dedup goes through [`Store::seen`], listings through
+    /// [`Store::events_of`]), so a store may answer it slowly.
     fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>>;
+    /// The events a capture produced or repeated, in its order (those
+    /// retention deleted are left out).
+    fn events_of(&self, capture: &Capture) -> StoreResult<Vec<StoredEvent>> {
+        let mut out = Vec::new();
+        for id in &capture.events {
+            out.extend(self.event(id)?);
+        }
+        Ok(out)
+    }
     fn message_state(&self, provider: &str, message_id: &str) -> StoreResult<Option<MessageState>>;
+    /// Dedup and the state check of one event: its record if it was
+    /// recorded before, else its message's state (for a delivery status).
+    fn seen(&self, event: &Event) -> StoreResult<Seen> {
+        if let Some(prior) = self.event(&event.id)? {
+            return Ok(Seen::Before(prior));
+        }
+        Ok(Seen::New(match (event.state(), event.message_id()) {
+            (Some(_), Some(m)) => self.message_state(&event.provider, m)?,
+            _ => None,
+        }))
+    }
 
     /// Every job not yet delivered or dead, oldest first (for start-up).
     fn pending_jobs(&self) -> StoreResult<Vec<Job>>;

@@ -5,8 +5,14 @@
 //! router stops acknowledging during the fault and recovers without a
 //! restart (`engine.rs`).
 
+mod commit;
+mod compact;
 mod complete;
 mod engine;
+mod layout;
+mod messages;
+mod migrate;
+mod pending;
 mod records;
 mod rotate;
 #[cfg(test)]
@@ -19,27 +25,35 @@ use tokio::sync::oneshot;
 
 use self::complete::Done;
 use self::engine::{Msg, Open, Shared, Writer, queue_flush};
-use self::records::{batch_newest, decode, encode, fail, id_key, put, remove, str_key};
+use self::layout::{EventRec, MessageRec, RECORD, Record, id_of, message_key, state_key, unpack};
+use self::messages::Messages;
+use self::pending::Outstanding;
+use self::records::{decode, encode, fail, id_key, put, remove};
 pub use self::rotate::Rotated;
 use super::*;
 
-// One tree, keys prefixed by record type.
-const CAPTURE: u8 = b'c';
-const EVENT: u8 = b'e';
-const STATE: u8 = b's';
+// One tree, keys prefixed by record type: those of the layout are in
+// `layout.rs`; these are the JSON records kept from before it.
+/// A pending job changed by its retries, or whose callback record is gone.
 const JOB: u8 = b'j';
-/// A delivered job, one record each (versions before batches; retention
-/// still deletes them).
-const DELIVERED: u8 = b'd';
-/// Delivered jobs, one record per batch (`complete.rs`): key = newest
-/// job's creation time, first job's id.
-const DELIVERED_BATCH: u8 = b'D';
 const DEAD: u8 = b'x';
 /// Destinations disabled by a `410 Gone`, by name.
 const DISABLED: u8 = b'g';
+// The previous layout (`migrate.rs` converts the first three at open;
+// delivered records are read as they are until retention deletes them).
+const CAPTURE: u8 = b'c';
+const EVENT: u8 = b'e';
+const STATE: u8 = b's';
+/// A delivered job, one record each.
+const DELIVERED: u8 = b'd';
+/// Delivered jobs, one record per batch: key = newest job's creation
+/// time, first job's id.
+const DELIVERED_BATCH: u8 = b'D';
 
 pub struct SledStore {
     shared: Arc<Shared>,
+    messages: Messages,
+    jobs: Arc<Outstanding>,
     flusher: Option<mpsc::Sender<Msg>>,
     flusher_thread: Option<std::thread::JoinHandle<()>>,
     /// Records delivered jobs off the delivery path (`complete.rs`).
@@ -68,14 +82,18 @@ impl SledStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
         let shared = Shared::open(dir)?;
+        migrate::migrate(&*shared.get()?)?;
+        let jobs = Arc::new(Outstanding::default());
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = engine::spawn_flusher(shared.clone(), rx)
             .map_err(|e| StoreError::Io(format!("flusher thread: {e}")))?;
         let (done_tx, done_rx) = mpsc::channel::<Done>();
-        let completer = complete::spawn(shared.clone(), tx.clone(), done_rx)
+        let completer = complete::spawn(shared.clone(), jobs.clone(), tx.clone(), done_rx)
             .map_err(|e| StoreError::Io(format!("completer thread: {e}")))?;
         Ok(Self {
             shared,
+            messages: Messages::new(),
+            jobs,
             flusher: Some(tx),
             flusher_thread: Some(thread),
             completer: Some(done_tx),
@@ -129,10 +147,6 @@ impl SledStore {
         rotate::rotate(&self.shared)
     }
 
-    fn contains(&self, db: &Open, key: Vec<u8>) -> StoreResult<bool> {
-        db.tree.contains_key(key).map_err(|e| self.fail(db, e))
-    }
-
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> StoreResult<Option<T>> {
         let db = self.db()?;
         match db.tree.get(key).map_err(|e| self.fail(&db, e))? {
@@ -158,15 +172,42 @@ impl SledStore {
         queue_flush(self.flusher.as_ref(), generation)
     }
 
-    /// Moves a job between lists: written to the new one first, so a crash
-    /// in between leaves it in both, never in neither; `pending_jobs` skips
-    /// a pending job that is also delivered or dead. (Not `apply_batch`:
-    /// sled serializes batches against every other write, which stalled
-    /// the callbacks' commits behind deliveries.)
-    fn move_job(&self, job: &Job, from: u8, to: u8) -> StoreResult<()> {
-        let w = self.writer()?;
-        self.insert(&w, id_key(to, job.id), encode(job)?)?;
-        self.remove(&w, id_key(from, job.id)).map(|_| ())
+    /// The callback record of capture `id`.
+    fn record(&self, id: u64) -> StoreResult<Option<Record>> {
+        let db = self.db()?;
+        let key = id_key(RECORD, id);
+        match db.tree.get(&key).map_err(|e| self.fail(&db, e))? {
+            Some(v) => unpack(&key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The message record under `key` (through the cache).
+    fn message(&self, key: &[u8]) -> StoreResult<Arc<MessageRec>> {
+        let db = self.db()?;
+        self.messages.get(&db, key, |e| self.fail(&db, e))
+    }
+
+    /// Event `id` as recorded by capture `capture`, with its duplicates.
+    fn recorded(&self, capture: u64, id: &str, dups: u32) -> StoreResult<Option<StoredEvent>> {
+        let Some(record) = self.record(capture)? else {
+            return Ok(None);
+        };
+        let key = id_key(RECORD, capture);
+        record.own(id).map(|o| o.stored(&key, dups)).transpose()
+    }
+
+    /// A job left the pending set (delivered elsewhere, or dead): drops its
+    /// `j` record and its record's pending mark if nothing else needs them.
+    fn retire(&self, w: &Writer, id: u64) -> StoreResult<()> {
+        let finished = self.jobs.finish(id);
+        if finished.stored {
+            self.remove(w, id_key(JOB, id))?;
+        }
+        if let Some(capture) = finished.emptied {
+            self.remove(w, id_key(layout::PENDING, capture))?;
+        }
+        Ok(())
     }
 }
 
@@ -183,31 +224,10 @@ impl Store for SledStore {
             .map_err(|e| self.fail(&w.open, e))
     }
 
-    /// Inserts one by one, in an order that makes every crash prefix safe,
-    /// instead of `apply_batch`: sled's batches take a global write lock and
-    /// cut durable throughput to a third here (10k vs 29k commits/s at 64
-    /// writers). Nothing is acknowledged before the flush, so a crash before
-    /// it means the provider resends; by then, whatever prefix survived must
-    /// not swallow the resend. Jobs go first (a surviving job is delivered;
-    /// the resend may add a second one with the same `webhook-id`, which is
-    /// at-least-once, never loss), then message states, then events (the
-    /// dedup keys: an event is only known once its jobs are), then the
-    /// capture. sled recovers a prefix of its log, so this order holds, and
-    /// a reopen after an I/O fault is recovery from the same log.
+    /// See `commit.rs` for the order of the writes.
     fn commit(&self, batch: Batch) -> StoreResult<Durable> {
         let w = self.writer()?;
-        for j in &batch.jobs {
-            self.insert(&w, id_key(JOB, j.id), encode(j)?)?;
-        }
-        for ((provider, message), s) in &batch.states {
-            self.insert(&w, str_key(STATE, &[provider, message]), encode(s)?)?;
-        }
-        for e in &batch.events {
-            self.insert(&w, str_key(EVENT, &[&e.event.id]), encode(e)?)?;
-        }
-        for c in &batch.captures {
-            self.insert(&w, id_key(CAPTURE, c.id), encode(c)?)?;
-        }
+        self.write_batch(&w, batch)?;
         Ok(self.durable(w.open.generation))
     }
 
@@ -228,51 +248,90 @@ impl Store for SledStore {
     }
 
     fn capture(&self, id: u64) -> StoreResult<Option<Capture>> {
-        self.get(&id_key(CAPTURE, id))
+        Ok(self.record(id)?.map(|r| r.capture(id)))
     }
 
     fn captures(&self, before: Option<u64>, limit: usize) -> StoreResult<Vec<Capture>> {
         let db = self.db()?;
-        let end = id_key(CAPTURE, before.unwrap_or(u64::MAX));
+        let end = id_key(RECORD, before.unwrap_or(u64::MAX));
         db.tree
-            .range(id_key(CAPTURE, 0)..end)
+            .range(id_key(RECORD, 0)..end)
             .rev()
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-                decode(&k, &v)
+                let record: Record = unpack(&k, &v)?;
+                Ok(record.capture(id_of(&k, &k[1..])?))
             })
             .collect()
     }
 
+    /// Not indexed (an index entry per event cost a fifth of a callback's
+    /// store CPU): the message records are searched.
     fn event(&self, id: &str) -> StoreResult<Option<StoredEvent>> {
-        self.get(&str_key(EVENT, &[id]))
-    }
-
-    fn message_state(&self, provider: &str, message_id: &str) -> StoreResult<Option<MessageState>> {
-        self.get(&str_key(STATE, &[provider, message_id]))
-    }
-
-    fn pending_jobs(&self) -> StoreResult<Vec<Job>> {
-        self.completions();
         let db = self.db()?;
+        for kv in db.tree.scan_prefix([layout::MESSAGE]) {
+            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
+            let rec: MessageRec = unpack(&k, &v)?;
+            if let Some(s) = rec.seen(id) {
+                return self.recorded(s.capture, id, s.duplicates);
+            }
+        }
+        Ok(None)
+    }
+
+    fn events_of(&self, capture: &Capture) -> StoreResult<Vec<StoredEvent>> {
+        let Some(record) = self.record(capture.id)? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        for job in self.scan::<Job>(JOB)? {
-            // Buried (or, by versions before batched delivered records,
-            // delivered) just before a crash: its move did not complete.
-            let done = self.contains(&db, id_key(DELIVERED, job.id))?
-                || self.contains(&db, id_key(DEAD, job.id))?;
-            if done {
-                self.remove(&self.writer()?, id_key(JOB, job.id))?;
-            } else {
-                out.push(job);
+        for e in &record.events {
+            let stored = match e {
+                EventRec::Own(own) => Some(own.stored(&id_key(RECORD, capture.id), 0)?),
+                EventRec::Seen { id, capture } => self.recorded(*capture, id, 0)?,
+            };
+            if let Some(mut stored) = stored {
+                let message = self.message(&message_key(&stored.event))?;
+                stored.duplicates = message.seen(&stored.event.id).map_or(0, |s| s.duplicates);
+                out.push(stored);
             }
         }
         Ok(out)
     }
 
+    fn message_state(&self, provider: &str, message_id: &str) -> StoreResult<Option<MessageState>> {
+        Ok(self.message(&state_key(provider, message_id))?.state())
+    }
+
+    /// One message record (mostly from the cache) answers both questions.
+    fn seen(&self, event: &Event) -> StoreResult<Seen> {
+        let message = self.message(&message_key(event))?;
+        if let Some(s) = message.seen(&event.id)
+            && let Some(prior) = self.recorded(s.capture, &event.id, s.duplicates)?
+        {
+            return Ok(Seen::Before(prior));
+        }
+        // Retention deleted the event's record: it is new again.
+        Ok(Seen::New(message.state()))
+    }
+
+    fn pending_jobs(&self) -> StoreResult<Vec<Job>> {
+        self.completions();
+        let db = self.db()?;
+        let (jobs, stale) = pending::scan(&db, &self.jobs, &|e| self.fail(&db, e))?;
+        if !stale.is_empty() {
+            let w = self.writer()?;
+            for key in stale {
+                self.remove(&w, key)?;
+            }
+        }
+        Ok(jobs)
+    }
+
     fn retry_job(&self, job: &Job) -> StoreResult<()> {
-        self.insert(&self.writer()?, id_key(JOB, job.id), encode(job)?)
+        self.insert(&self.writer()?, id_key(JOB, job.id), encode(job)?)?;
+        self.jobs.stored(job.id);
+        Ok(())
     }
 
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
@@ -282,8 +341,12 @@ impl Store for SledStore {
         }
     }
 
+    /// The dead letter is written before the job leaves the pending set: a
+    /// crash in between leaves it in both, and start-up drops the pending one.
     fn bury_job(&self, job: &Job) -> StoreResult<()> {
-        self.move_job(job, JOB, DEAD)
+        let w = self.writer()?;
+        self.insert(&w, id_key(DEAD, job.id), encode(job)?)?;
+        self.retire(&w, job.id)
     }
 
     fn dead_jobs(&self) -> StoreResult<Vec<Job>> {
@@ -302,65 +365,16 @@ impl Store for SledStore {
         };
         job.due_at = now_ms;
         job.retries = 0;
-        self.move_job(&job, DEAD, JOB)?;
+        let w = self.writer()?;
+        self.insert(&w, id_key(JOB, job.id), encode(&job)?)?;
+        self.jobs.stored(job.id);
+        self.remove(&w, id_key(DEAD, job.id))?;
         Ok(Some(job))
     }
 
     fn compact(&self, cutoff_ms: i64) -> StoreResult<Compacted> {
         self.completions();
-        let db = self.db()?;
-        let mut done = Compacted::default();
-        // Ids grow with time: scan from the oldest and stop at the cutoff.
-        for kv in db.tree.scan_prefix([CAPTURE]) {
-            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-            let c: Capture = decode(&k, &v)?;
-            if c.received_at >= cutoff_ms {
-                break;
-            }
-            // A writer per record: a long hold of the gate would stall a
-            // rotation and, behind it, every writer.
-            let w = self.writer()?;
-            for id in &c.events {
-                if self.remove(&w, str_key(EVENT, &[id]))? {
-                    done.events += 1;
-                }
-            }
-            self.remove(&w, k)?;
-            done.captures += 1;
-        }
-        for kv in db.tree.scan_prefix([DELIVERED]) {
-            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-            let j: Job = decode(&k, &v)?;
-            if j.created_at >= cutoff_ms {
-                break;
-            }
-            self.remove(&self.writer()?, k)?;
-            done.delivered += 1;
-        }
-        for kv in db.tree.scan_prefix([DELIVERED_BATCH]) {
-            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-            if batch_newest(&k).is_some_and(|newest| newest >= cutoff_ms) {
-                break;
-            }
-            let jobs: Vec<Job> = decode(&k, &v)?;
-            self.remove(&self.writer()?, k)?;
-            done.delivered += jobs.len();
-        }
-        // Message states: keyed by message, so every one is read.
-        for kv in db.tree.scan_prefix([STATE]) {
-            let (k, v) = kv.map_err(|e| self.fail(&db, e))?;
-            let mut s: MessageState = decode(&k, &v)?;
-            if s.at == 0 {
-                // From a version that did not stamp them: kept one more
-                // retention period from now.
-                s.at = crate::time::now_ms();
-                self.insert(&self.writer()?, k.to_vec(), encode(&s)?)?;
-            } else if s.at < cutoff_ms {
-                self.remove(&self.writer()?, k)?;
-                done.states += 1;
-            }
-        }
-        drop(db);
+        let mut done = self.retention(cutoff_ms)?;
         // Deleting gives no space back in sled: rotate when it has grown.
         if let Ok(Some(r)) = rotate::rotate_if_grown(&self.shared) {
             done.rotated = Some((r.before, r.after));

@@ -2,8 +2,10 @@
 //! each job to a delivered list of its own was two sled writes, ~30 % of
 //! the router's CPU while it drained a backlog, in the destination's actor
 //! (one task). The actor hands each delivered job to this thread instead,
-//! which removes it from the pending list and writes one delivered record
-//! for the whole batch: one write per job, on the other core.
+//! which appends a small delivered mark per job (`k`, `layout.rs`): the
+//! job's payload stays where it was, in its callback record, and nothing
+//! large is removed. Once a record's last job is retired, its pending
+//! mark goes.
 //!
 //! Nothing is weakened: a completion was never flushed before the next
 //! delivery anyway (it becomes durable with the next group commit or
@@ -15,7 +17,9 @@
 use std::sync::{Arc, mpsc};
 
 use super::engine::{Msg, Open, Shared};
-use super::records::{batch_key, decode, encode, id_key, put, remove};
+use super::layout::{DONE, DoneRec, PENDING, id_of, pack, unpack};
+use super::pending::Outstanding;
+use super::records::{decode, id_key, put, remove};
 use super::{DELIVERED, DELIVERED_BATCH, JOB};
 use crate::store::{Job, StoreError, StoreResult};
 
@@ -34,16 +38,22 @@ pub(super) enum Done {
 
 pub(super) fn spawn(
     shared: Arc<Shared>,
+    pending: Arc<Outstanding>,
     flusher: mpsc::Sender<Msg>,
     rx: mpsc::Receiver<Done>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("store-completer".into())
-        .spawn(move || run(&shared, &flusher, &rx))
+        .spawn(move || run(&shared, &pending, &flusher, &rx))
 }
 
 /// Ends once the store is dropped and everything handed over is recorded.
-fn run(shared: &Shared, flusher: &mpsc::Sender<Msg>, rx: &mpsc::Receiver<Done>) {
+fn run(
+    shared: &Shared,
+    pending: &Outstanding,
+    flusher: &mpsc::Sender<Msg>,
+    rx: &mpsc::Receiver<Done>,
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = Vec::new();
         let mut barriers = Vec::new();
@@ -53,7 +63,7 @@ fn run(shared: &Shared, flusher: &mpsc::Sender<Msg>, rx: &mpsc::Receiver<Done>) 
                 Done::Barrier(f) => barriers.push(f),
             }
         }
-        if let Err(e) = record(shared, flusher, &jobs) {
+        if let Err(e) = record(shared, pending, flusher, &jobs) {
             // The jobs stay pending: delivered again after a restart.
             tracing::error!(jobs = jobs.len(), "cannot record deliveries: {e}");
         }
@@ -69,31 +79,44 @@ fn run(shared: &Shared, flusher: &mpsc::Sender<Msg>, rx: &mpsc::Receiver<Done>) 
     }
 }
 
-/// One delivered record per batch, keyed by the newest job's creation
-/// time (retention keeps a batch until its newest job is past the
-/// cutoff). The jobs leave the pending list first: a crash in between
-/// loses a delivered record, never delivers a job twice. The first error
-/// stops the batch: sled returns it from every later call.
-fn record(shared: &Shared, flusher: &mpsc::Sender<Msg>, jobs: &[Job]) -> StoreResult<()> {
-    let Some(first) = jobs.first() else {
+/// A delivered mark per job, then the `j` records and pending marks
+/// that retiring them leaves without a purpose. A crash in between leaves
+/// a stale `j` record or mark, which the next start-up removes; never a
+/// job delivered twice. The first error stops the batch: sled returns it
+/// from every later call.
+fn record(
+    shared: &Shared,
+    pending: &Outstanding,
+    flusher: &mpsc::Sender<Msg>,
+    jobs: &[Job],
+) -> StoreResult<()> {
+    if jobs.is_empty() {
         return Ok(());
-    };
+    }
     let w = shared.writer()?;
     for job in jobs {
-        remove(&w, Some(flusher), id_key(JOB, job.id))?;
+        put(
+            &w,
+            Some(flusher),
+            id_key(DONE, job.id),
+            pack(&DoneRec::of(job))?,
+        )?;
     }
-    let newest = jobs.iter().map(|j| j.created_at).max().unwrap_or(0);
-    put(
-        &w,
-        Some(flusher),
-        batch_key(newest, first.id),
-        encode(&jobs)?,
-    )
+    for job in jobs {
+        let finished = pending.finish(job.id);
+        if finished.stored {
+            remove(&w, Some(flusher), id_key(JOB, job.id))?;
+        }
+        if let Some(capture) = finished.emptied {
+            remove(&w, Some(flusher), id_key(PENDING, capture))?;
+        }
+    }
+    Ok(())
 }
 
-/// Delivered jobs, most recent first: the batches backwards (their keys
-/// sort by their newest job), each read backwards, then the one-job
-/// records of older versions; the first `limit` that `keep` accepts.
+/// Delivered jobs, most recent first: the delivered marks backwards (by
+/// job id), then the records of the previous layout (batches, each read
+/// backwards, then one-job records); the first `limit` that `keep` accepts.
 /// `fail` turns a sled error into the store's.
 pub(super) fn list(
     db: &Open,
@@ -102,6 +125,16 @@ pub(super) fn list(
     fail: impl Fn(sled::Error) -> StoreError,
 ) -> StoreResult<Vec<Job>> {
     let mut out = Vec::new();
+    for kv in db.tree.scan_prefix([DONE]).rev() {
+        let (k, v) = kv.map_err(&fail)?;
+        let job = unpack::<DoneRec>(&k, &v)?.job(id_of(&k, &k[1..])?);
+        if keep(&job) {
+            out.push(job);
+            if out.len() >= limit {
+                return Ok(out);
+            }
+        }
+    }
     for kv in db.tree.scan_prefix([DELIVERED_BATCH]).rev() {
         let (k, v) = kv.map_err(&fail)?;
         let batch: Vec<Job> = decode(&k, &v)?;

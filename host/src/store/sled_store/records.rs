@@ -1,13 +1,13 @@
-//! How the store's records are keyed, encoded and written: one tree, keys
-//! prefixed by record type (the prefixes are in `sled_store.rs`), values
-//! in JSON; every write also goes to the database a rotation is filling.
+//! How the store's records are keyed and written: one tree, keys prefixed
+//! by record type (the prefixes are in `sled_store.rs` and `layout.rs`);
+//! the JSON encoding of the records kept from the previous layout; every
+//! write also goes to the database a rotation is filling.
 
 use std::sync::mpsc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::DELIVERED_BATCH;
 use super::engine::{Msg, Open, Writer};
 use crate::store::{StoreError, StoreResult};
 
@@ -62,8 +62,9 @@ pub(super) fn id_key(prefix: u8, id: u64) -> Vec<u8> {
     k
 }
 
+#[cfg(test)]
 pub(super) fn batch_key(newest_ms: i64, first: u64) -> Vec<u8> {
-    let mut k = id_key(DELIVERED_BATCH, newest_ms.max(0) as u64);
+    let mut k = id_key(super::DELIVERED_BATCH, newest_ms.max(0) as u64);
     k.extend_from_slice(&first.to_be_bytes());
     k
 }
@@ -74,6 +75,7 @@ pub(super) fn batch_newest(key: &[u8]) -> Option<i64> {
     Some(u64::from_be_bytes(b) as i64)
 }
 
+#[cfg(test)]
 pub(super) fn str_key(prefix: u8, parts: &[&str]) -> Vec<u8> {
     let mut k = vec![prefix];
     for (i, p) in parts.iter().enumerate() {

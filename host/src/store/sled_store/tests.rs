@@ -1,5 +1,8 @@
 use super::*;
 
+mod layout_tests;
+mod upgrade;
+
 pub(super) fn capture(id: u64) -> Capture {
     Capture {
         id,
@@ -141,8 +144,11 @@ async fn delivered_jobs_are_recorded_by_a_flush_and_stay_delivered_after_reopen(
     s.complete_job(&job(1)).unwrap();
     s.complete_job(&job(2)).unwrap();
     s.flush().await.unwrap();
-    let batches = s.db().unwrap().tree.scan_prefix([DELIVERED_BATCH]).count();
-    assert!((1..=2).contains(&batches), "{batches} delivered records");
+    let marks = s.db().unwrap().tree.scan_prefix([layout::DONE]).count();
+    assert_eq!(marks, 2, "a delivered mark per job");
+    let db = s.db().unwrap();
+    assert!(!db.tree.contains_key(id_key(JOB, 1)).unwrap(), "retired");
+    drop(db);
     drop(s);
     let s = SledStore::open(dir.path()).unwrap();
     let pending: Vec<u64> = s.pending_jobs().unwrap().iter().map(|j| j.id).collect();
@@ -171,9 +177,10 @@ async fn delivered_jobs_are_recorded_by_a_flush_and_stay_delivered_after_reopen(
 async fn compaction_removes_old_captures_events_delivered_records_and_states_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = SledStore::open(dir.path()).unwrap();
+    let old_event = layout_tests::status_event(1, "SMold", 100);
     let mut old = capture(1);
     old.received_at = 100;
-    old.events = vec!["evt_old".into()];
+    old.events = vec![old_event.id.clone()];
     let mut new = capture(2);
     new.received_at = 5_000;
     let mut delivered_old = job(3);
@@ -183,6 +190,7 @@ async fn compaction_removes_old_captures_events_delivered_records_and_states_onl
     let pending = job(5);
     s.commit(Batch {
         captures: vec![old, new],
+        events: vec![layout_tests::routed(old_event)],
         jobs: vec![delivered_old.clone(), delivered_new.clone(), pending],
         states: [("SMold", 100), ("SMnew", 5_000)]
             .map(|(m, at)| {
@@ -190,29 +198,11 @@ async fn compaction_removes_old_captures_events_delivered_records_and_states_onl
                 (("twilio".into(), m.into()), MessageState { state, at })
             })
             .into(),
-        ..Batch::default()
     })
     .unwrap()
     .await
     .unwrap();
-    s.db()
-        .unwrap()
-        .tree
-        .insert(str_key(EVENT, &["evt_old"]), b"{}".to_vec())
-        .unwrap();
-    // A state as versions before `at` wrote it.
-    let mut legacy = serde_json::to_value(s.message_state("twilio", "SMnew").unwrap()).unwrap();
-    legacy.as_object_mut().unwrap().remove("at");
-    let key = str_key(STATE, &["twilio", "SMlegacy"]);
-    let db = s.db().unwrap();
-    db.tree
-        .insert(key, serde_json::to_vec(&legacy).unwrap())
-        .unwrap();
-    drop(db);
     s.complete_job(&delivered_old).unwrap();
-    // In separate delivered records: one is kept until its newest job is
-    // past the cutoff.
-    s.flush().await.unwrap();
     s.complete_job(&delivered_new).unwrap();
     let done = s.compact(1_000).unwrap();
     assert_eq!(
@@ -227,8 +217,6 @@ async fn compaction_removes_old_captures_events_delivered_records_and_states_onl
     );
     assert!(s.message_state("twilio", "SMold").unwrap().is_none());
     assert!(s.message_state("twilio", "SMnew").unwrap().is_some());
-    let legacy = s.message_state("twilio", "SMlegacy").unwrap().unwrap();
-    assert!(legacy.at > 5_000, "stamped, kept one more retention period");
     assert!(s.capture(1).unwrap().is_none() && s.capture(2).unwrap().is_some());
     assert_eq!(s.pending_jobs().unwrap().len(), 1);
     assert_eq!(s.compact(1_000).unwrap(), Compacted::default());

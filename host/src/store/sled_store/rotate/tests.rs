@@ -31,7 +31,7 @@ async fn a_rotation_gives_back_the_space_of_deleted_records() {
         let gone: Vec<_> = w
             .open
             .tree
-            .scan_prefix([CAPTURE])
+            .scan_prefix([layout::RECORD])
             .keys()
             .skip(100)
             .collect();
