@@ -364,6 +364,8 @@ fn targets(repeats: &[(&str, Vec<f64>)], mix_peak: &Row, mix_half: &Row) {
     let twilio_share = 100.0 * router / bare;
     let mix_share = 100.0 * mix_peak.run.rate() / bare;
     let p99 = mix_half.run.pct(0.99);
+    super::summary::note("forward_share", twilio_share);
+    super::summary::note("ack_p99_half_ms", p99);
     println!("\nTargets (medians of those; the mix: its row):\n");
     println!(
         "- router >= 20 % of bare hyper: twilio {twilio_share:.1} %, provider mix {mix_share:.1} % ({})",

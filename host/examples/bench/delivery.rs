@@ -246,6 +246,8 @@ pub async fn bench(root: &Path) -> anyhow::Result<()> {
         direct.rate(),
         direct.pct(0.99)
     );
+    super::summary::note("delivery_share", 100.0 * delivery_rate / direct.rate());
+    super::summary::note("steady_cpu_us", steady_cpu / m as f64 * 1e6);
     println!(
         "\nswitchboard / direct = {:.1} %  (target >= 50 %);  deliveries/s target >= 5,000\n",
         100.0 * delivery_rate / direct.rate()

@@ -40,6 +40,7 @@ mod reqs;
 mod scale;
 mod soak;
 mod store;
+mod summary;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -105,13 +106,16 @@ fn main() -> anyhow::Result<()> {
         // what ran before it (its heap, threads, allocator state).
         None => {
             let me = std::env::current_exe()?;
+            let summary = tempfile::NamedTempFile::new()?;
             for p in DEFAULT {
                 let status = std::process::Command::new(&me)
                     .arg(p)
                     .env("BENCH_IN_RUN", "1")
+                    .env("BENCH_SUMMARY", summary.path())
                     .status()?;
                 anyhow::ensure!(status.success(), "bench {p} failed: {status}");
             }
+            summary::print(summary.path());
         }
         Some("http") => rt.block_on(http::bench(&root))?,
         Some("compare") => rt.block_on(compare::bench(&root))?,

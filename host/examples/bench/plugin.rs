@@ -80,6 +80,11 @@ pub fn bench(root: &Path) -> anyhow::Result<()> {
             q(&native, 0.99),
             q(&wasm, 0.5) / q(&native, 0.5)
         );
+        if first.is_none() {
+            super::summary::note("plugin_median_us", q(&wasm, 0.5));
+            super::summary::note("plugin_p99_us", q(&wasm, 0.99));
+            super::summary::note("native_median_us", q(&native, 0.5));
+        }
         first.get_or_insert(q(&wasm, 0.5));
     }
     println!(

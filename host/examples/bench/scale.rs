@@ -225,6 +225,8 @@ fn print(rows: &[Row], real: usize) {
     if let Some(r) = rows.iter().find(|r| r.plugins == 100) {
         let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
         let start = ms(r.warm[r.warm.len() / 2]);
+        super::summary::note("rss_100_peak_mb", r.usage.peak_rss_mb);
+        super::summary::note("rss_100_idle_mb", r.idle_rss_mb);
         println!("\nTargets (100 plugins):\n");
         println!(
             "- RSS <= 150 MB: {:.0} MB idle, {:.0} MB peak under load ({})",

@@ -72,6 +72,9 @@ pub fn bench(root: &Path, only: Option<&str>) -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let (done, secs, cpu) = rt.block_on(run(row, dir.path(), prepared.clone()))?;
         let per = cpu / done as f64 * 1e6;
+        if matches!(row, Row::Retired) {
+            super::summary::note("store_retired_us", per);
+        }
         println!(
             "| {} | {:.0} | {per:.1} | {:.0} % | {:.2} |",
             row.name(),

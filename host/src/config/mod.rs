@@ -190,7 +190,13 @@ impl Config {
             limits.max_events = n;
         }
         let max_concurrent_calls = rt.max_concurrent_calls.unwrap_or(32).clamp(1, 1024);
-        limits.pool_instances = (max_concurrent_calls as u32 + 8).max(limits.pool_instances);
+        // Calls run on the pipeline's executor threads (one per core, two
+        // for suspect plugins), so no more instances than that are alive at
+        // once, plus a few for loading (`describe`) and replay. Every slot
+        // keeps up to its keep-resident size of memory after use (with 100
+        // plugins, 128 slots held ~100 MB), so the pool is that small.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        limits.pool_instances = (max_concurrent_calls.min(cores + 2) + 8) as u32;
         let plugin_dir = rel(rt.plugin_dir.as_deref().unwrap_or("dist/plugins"));
         let cache_dir = match rt.cache_dir {
             Some(d) => rel(&d),

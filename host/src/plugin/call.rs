@@ -27,7 +27,8 @@ pub struct Limits {
     pub max_output_bytes: usize,
     /// Captured guest stdout/stderr per call.
     pub max_log_bytes: usize,
-    /// Instances the pooling allocator keeps slots for (concurrent calls).
+    /// Instances the pooling allocator keeps slots for (concurrent calls;
+    /// the config sets it from the executor's threads).
     pub pool_instances: u32,
 }
 
@@ -40,7 +41,7 @@ impl Default for Limits {
             max_events: 1000,
             max_output_bytes: 4 << 20,
             max_log_bytes: 64 << 10,
-            pool_instances: 128,
+            pool_instances: 16,
         }
     }
 }
