@@ -70,7 +70,7 @@ pub fn classify(
         let stored = match store.seen(&event)? {
             Seen::Before(mut prior) => {
                 prior.duplicates += 1;
-                out.push(Verdict::Duplicate(prior));
+                out.push(Verdict::Duplicate(*prior));
                 continue;
             }
             Seen::New(state) => state,

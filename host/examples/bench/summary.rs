@@ -80,10 +80,10 @@ pub fn print(path: &Path) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let get = |key: &str| {
         text.lines()
+            .rev()
             .filter_map(|l| l.split_once(' '))
             .filter(|(k, _)| *k == key)
-            .filter_map(|(_, v)| v.parse::<f64>().ok())
-            .last()
+            .find_map(|(_, v)| v.parse::<f64>().ok())
     };
     println!("## Fast-path targets (issue 19), all measured in this run\n");
     println!("| measured | this run | target | |");

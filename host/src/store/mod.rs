@@ -105,7 +105,7 @@ pub struct MessageState {
 #[derive(Debug)]
 pub enum Seen {
     /// Recorded before: its record.
-    Before(StoredEvent),
+    Before(Box<StoredEvent>),
     /// New; the state its message reached, if any.
     New(Option<MessageState>),
 }
@@ -215,7 +215,7 @@ pub trait Store: Send + Sync + 'static {
     /// recorded before, else its message's state (for a delivery status).
     fn seen(&self, event: &Event) -> StoreResult<Seen> {
         if let Some(prior) = self.event(&event.id)? {
-            return Ok(Seen::Before(prior));
+            return Ok(Seen::Before(Box::new(prior)));
         }
         Ok(Seen::New(match (event.state(), event.message_id()) {
             (Some(_), Some(m)) => self.message_state(&event.provider, m)?,

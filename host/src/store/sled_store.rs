@@ -309,7 +309,7 @@ impl Store for SledStore {
         if let Some(s) = message.seen(&event.id)
             && let Some(prior) = self.recorded(s.capture, &event.id, s.duplicates)?
         {
-            return Ok(Seen::Before(prior));
+            return Ok(Seen::Before(Box::new(prior)));
         }
         // Retention deleted the event's record: it is new again.
         Ok(Seen::New(message.state()))
