@@ -187,7 +187,10 @@ pub(super) fn open_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Op
     let err = |e: sled::Error| StoreError::Io(format!("{}: {e}", path.display()));
     let db = sled::Config::new()
         .path(&path)
-        .cache_capacity(64 << 20)
+        // sled's own page cache: the message records have theirs in front
+        // (`messages.rs`) and records are read back rarely. 64 MB cost ~45
+        // MB more RSS under load than 16 and saved no measurable CPU.
+        .cache_capacity(16 << 20)
         .flush_every_ms(Some(1000))
         .open()
         .map_err(err)?;
