@@ -125,7 +125,9 @@ impl Pipeline {
         mounted: Arc<Mounted>,
         mut req: wit::HttpRequest,
     ) -> Result<Reply, StoreError> {
-        let capture_id = self.store.next_id()?;
+        // Held until the callback is recorded (or abandoned): see `Ticket`.
+        let ticket = self.store.begin()?;
+        let capture_id = ticket.id;
         tracing::Span::current().record("capture", capture_id);
         if let Some(protect) = &mounted.settings.protect
             && let Err(refusal) = protect.check(&mut req)

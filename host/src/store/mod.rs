@@ -101,6 +101,28 @@ pub struct MessageState {
     pub at: i64,
 }
 
+/// A capture id being processed: until it drops (after the callback's
+/// commit, or when it is abandoned), the store counts on a record coming
+/// for it.
+pub struct Ticket {
+    pub id: u64,
+    release: Option<Box<dyn FnOnce() + Send + Sync>>,
+}
+
+impl Ticket {
+    pub fn new(id: u64, release: Option<Box<dyn FnOnce() + Send + Sync>>) -> Self {
+        Ticket { id, release }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
+}
+
 /// What the store knows of an event about to be classified.
 #[derive(Debug)]
 pub enum Seen {
@@ -188,6 +210,11 @@ pub struct Compacted {
 pub trait Store: Send + Sync + 'static {
     /// A fresh id, unique and increasing across restarts.
     fn next_id(&self) -> StoreResult<u64>;
+    /// A fresh capture id for a callback about to be processed, held until
+    /// the ticket drops.
+    fn begin(&self) -> StoreResult<Ticket> {
+        Ok(Ticket::new(self.next_id()?, None))
+    }
     /// Applies a batch (so that any crash before it is durable leaves a
     /// state in which the provider's resend is neither lost nor swallowed)
     /// and returns a future that resolves when it is durable (commits of

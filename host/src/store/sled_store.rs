@@ -197,15 +197,10 @@ impl SledStore {
         record.own(id).map(|o| o.stored(&key, dups)).transpose()
     }
 
-    /// A job left the pending set (delivered elsewhere, or dead): drops its
-    /// `j` record and its record's pending mark if nothing else needs them.
+    /// A job left the pending set (dead): drops its `j` record, if any.
     fn retire(&self, w: &Writer, id: u64) -> StoreResult<()> {
-        let finished = self.jobs.finish(id);
-        if finished.stored {
+        if self.jobs.finish(id) {
             self.remove(w, id_key(JOB, id))?;
-        }
-        if let Some(capture) = finished.emptied {
-            self.remove(w, id_key(layout::PENDING, capture))?;
         }
         Ok(())
     }
@@ -222,6 +217,21 @@ impl Store for SledStore {
             .generate_id()
             .map(|id| w.open.id_base + id + 1)
             .map_err(|e| self.fail(&w.open, e))
+    }
+
+    /// Held in `pending.rs` until the ticket drops, so that the pending
+    /// jobs' mark stays below a capture whose record may still come.
+    fn begin(&self) -> StoreResult<Ticket> {
+        let id = self.jobs.begin(|| self.next_id())?;
+        let jobs = Arc::downgrade(&self.jobs);
+        Ok(Ticket::new(
+            id,
+            Some(Box::new(move || {
+                if let Some(jobs) = jobs.upgrade() {
+                    jobs.end(id);
+                }
+            })),
+        ))
     }
 
     /// See `commit.rs` for the order of the writes.

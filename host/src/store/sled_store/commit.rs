@@ -11,8 +11,9 @@ use super::JOB;
 use super::SledStore;
 use super::engine::Writer;
 use super::layout::{
-    EventRec, JobRec, MessageRec, OwnEvent, PENDING, RECORD, Record, message_key, pack, state_key,
+    EventRec, JobRec, MessageRec, OwnEvent, RECORD, Record, message_key, pack, state_key,
 };
+use super::pending::WATERMARK;
 use super::records::{encode, id_key};
 use crate::store::{Batch, Job, StoreError, StoreResult, StoredEvent};
 
@@ -24,9 +25,10 @@ impl SledStore {
     /// whatever prefix survived must not swallow the resend. The callback
     /// record goes first, with its jobs (a surviving job is delivered; the
     /// resend may add a second one with the same `webhook-id`: at least
-    /// once, never lost), then its pending mark, and the message records
-    /// last: they are what dedup reads, so an event is
-    /// only known once its jobs are. sled recovers a prefix of its log.
+    /// once, never lost), and the message records last: they are what
+    /// dedup reads, so an event is only known once its jobs are (and once
+    /// the pending jobs' mark covers its record, `pending.rs`). sled
+    /// recovers a prefix of its log.
     pub(super) fn write_batch(&self, w: &Writer, batch: Batch) -> StoreResult<()> {
         let Batch {
             captures,
@@ -43,7 +45,6 @@ impl SledStore {
             // A replay writes the record of a capture again: events it had
             // already recorded keep their jobs.
             let mut before: Option<Record> = None;
-            let mut fresh_jobs = false;
             for eid in ids {
                 let own = events
                     .iter()
@@ -63,7 +64,6 @@ impl SledStore {
                         for j in &o.jobs {
                             pending.push((id, j.id));
                         }
-                        fresh_jobs |= !o.jobs.is_empty();
                         EventRec::Own(o)
                     }
                     None => {
@@ -77,19 +77,20 @@ impl SledStore {
                 record.events.push(rec);
             }
             self.insert(w, id_key(RECORD, id), pack(&record)?)?;
-            if fresh_jobs {
-                self.insert(w, id_key(PENDING, id), Vec::new())?;
-            }
         }
         for job in jobs.into_iter().flatten() {
             self.insert(w, id_key(JOB, job.id), encode(&job)?)?;
             self.jobs.stored(job.id);
         }
-        self.write_messages(w, &events, &states)?;
-        for (capture, job) in pending {
+        for &(capture, job) in &pending {
             self.jobs.add(capture, job);
         }
-        Ok(())
+        if let Some(lowest) = pending.iter().map(|(c, _)| *c).min() {
+            self.jobs.cover(lowest, |mark| {
+                self.insert(w, WATERMARK.to_vec(), mark.to_be_bytes().to_vec())
+            })?;
+        }
+        self.write_messages(w, &events, &states)
     }
 
     /// The message records the batch's events and states change.

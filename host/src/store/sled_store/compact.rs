@@ -3,7 +3,7 @@
 //! message records untouched since; pending and dead jobs are kept.
 
 use super::SledStore;
-use super::layout::{DONE, DoneRec, MESSAGE, MessageRec, PENDING, RECORD, Record};
+use super::layout::{DONE, DoneRec, MESSAGE, MessageRec, RECORD, Record};
 use super::layout::{id_of, unpack};
 use super::records::{batch_newest, decode, encode, id_key};
 use super::{DEAD, DELIVERED, DELIVERED_BATCH, JOB};
@@ -14,6 +14,9 @@ impl SledStore {
         let db = self.db()?;
         let fail = |e| self.fail(&db, e);
         let mut done = Compacted::default();
+        // Below the pending jobs' mark every job is delivered, dead or a
+        // `j` record already.
+        let mark = super::pending::watermark(&db, &fail)?;
         // Ids grow with time: scan from the oldest and stop at the cutoff.
         for kv in db.tree.scan_prefix([RECORD]) {
             let (k, v) = kv.map_err(fail)?;
@@ -25,14 +28,9 @@ impl SledStore {
             // A writer per record: a long hold of the gate would stall a
             // rotation and, behind it, every writer.
             let w = self.writer()?;
-            if db
-                .tree
-                .contains_key(id_key(PENDING, capture))
-                .map_err(fail)?
-            {
-                // Its pending jobs outlive it, as `j` records of their own
-                // (written before the record goes).
-                self.jobs.release(capture);
+            // Its pending jobs outlive it, as `j` records of their own
+            // (written before the record goes).
+            if capture >= mark && record.owned().any(|o| !o.jobs.is_empty()) {
                 for own in record.owned().filter(|o| !o.jobs.is_empty()) {
                     let event = own.event(&k)?;
                     for job in own.jobs(&event) {
@@ -41,7 +39,7 @@ impl SledStore {
                         }
                     }
                 }
-                self.remove(&w, id_key(PENDING, capture))?;
+                self.jobs.release(capture);
             }
             done.events += record.owned().count();
             self.remove(&w, k)?;

@@ -4,8 +4,8 @@
 //! (one task). The actor hands each delivered job to this thread instead,
 //! which appends a small delivered mark per job (`k`, `layout.rs`): the
 //! job's payload stays where it was, in its callback record, and nothing
-//! large is removed. Once a record's last job is retired, its pending
-//! mark goes.
+//! large is removed. After each batch it moves the pending jobs' low-water
+//! mark (`pending.rs`).
 //!
 //! Nothing is weakened: a completion was never flushed before the next
 //! delivery anyway (it becomes durable with the next group commit or
@@ -14,12 +14,14 @@
 //! that must see every completion handed over so far (`pending_jobs`,
 //! retention, `flush`) wait for this thread first.
 
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
 use super::engine::{Msg, Open, Shared};
-use super::layout::{DONE, DoneRec, PENDING, id_of, pack, unpack};
-use super::pending::Outstanding;
-use super::records::{decode, id_key, put, remove};
+use super::layout::{DONE, DoneRec, RECORD, Record, id_of, pack, unpack};
+use super::pending::{Outstanding, SETTLE_AFTER, WATERMARK};
+use super::records::{decode, encode, id_key, put, remove};
 use super::{DELIVERED, DELIVERED_BATCH, JOB};
 use crate::store::{Job, StoreError, StoreResult};
 
@@ -27,7 +29,9 @@ use crate::store::{Job, StoreError, StoreResult};
 /// most one batch).
 const BATCH: usize = 256;
 /// Pause after a batch (a delivered record waits at most this much longer).
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+const LINGER: Duration = Duration::from_millis(1);
+/// How often long-pending jobs are written out (`pending.rs`).
+const SETTLE_EVERY: Duration = Duration::from_secs(10);
 
 pub(super) enum Done {
     /// This job was delivered.
@@ -54,10 +58,16 @@ fn run(
     flusher: &mpsc::Sender<Msg>,
     rx: &mpsc::Receiver<Done>,
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut settled = Instant::now();
+    loop {
+        let first = match rx.recv_timeout(SETTLE_EVERY) {
+            Ok(first) => Some(first),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let mut jobs = Vec::new();
         let mut barriers = Vec::new();
-        for done in std::iter::once(first).chain(rx.try_iter().take(BATCH - 1)) {
+        for done in first.into_iter().chain(rx.try_iter().take(BATCH - 1)) {
             match done {
                 Done::Job(job) => jobs.push(job),
                 Done::Barrier(f) => barriers.push(f),
@@ -66,6 +76,25 @@ fn run(
         if let Err(e) = record(shared, pending, flusher, &jobs) {
             // The jobs stay pending: delivered again after a restart.
             tracing::error!(jobs = jobs.len(), "cannot record deliveries: {e}");
+        }
+        if settled.elapsed() >= SETTLE_EVERY {
+            settled = Instant::now();
+            if let Err(e) = settle(shared, pending, flusher, SETTLE_AFTER) {
+                tracing::warn!("cannot write long-pending jobs out: {e}");
+            }
+        }
+        // After the marks (and `j` records) that moved it.
+        let written = pending.advance(|mark| {
+            let w = shared.writer()?;
+            put(
+                &w,
+                Some(flusher),
+                WATERMARK.to_vec(),
+                mark.to_be_bytes().to_vec(),
+            )
+        });
+        if let Err(e) = written {
+            tracing::warn!("cannot write the pending jobs' mark: {e}");
         }
         for f in barriers {
             f();
@@ -79,11 +108,10 @@ fn run(
     }
 }
 
-/// A delivered mark per job, then the `j` records and pending marks
-/// that retiring them leaves without a purpose. A crash in between leaves
-/// a stale `j` record or mark, which the next start-up removes; never a
-/// job delivered twice. The first error stops the batch: sled returns it
-/// from every later call.
+/// A delivered mark per job, then the `j` records retiring them leaves
+/// without a purpose. A crash in between leaves a stale `j` record, which
+/// the next start-up removes; never a job delivered twice. The first error
+/// stops the batch: sled returns it from every later call.
 fn record(
     shared: &Shared,
     pending: &Outstanding,
@@ -103,13 +131,37 @@ fn record(
         )?;
     }
     for job in jobs {
-        let finished = pending.finish(job.id);
-        if finished.stored {
+        if pending.finish(job.id) {
             remove(&w, Some(flusher), id_key(JOB, job.id))?;
         }
-        if let Some(capture) = finished.emptied {
-            remove(&w, Some(flusher), id_key(PENDING, capture))?;
+    }
+    Ok(())
+}
+
+/// Writes the jobs of records pending longer than `age` as `j` records
+/// (before they leave the record's keeping), so that the mark can pass
+/// those records.
+pub(super) fn settle(
+    shared: &Shared,
+    pending: &Outstanding,
+    flusher: &mpsc::Sender<Msg>,
+    age: Duration,
+) -> StoreResult<()> {
+    for capture in pending.unsettled(age) {
+        let w = shared.writer()?;
+        let key = id_key(RECORD, capture);
+        let fail = |e| StoreError::Io(format!("settle: {e}"));
+        let wanted = pending.jobs_of(capture);
+        if let Some(v) = w.open.tree.get(&key).map_err(fail)? {
+            let record: Record = unpack(&key, &v)?;
+            for own in record.owned().filter(|o| !o.jobs.is_empty()) {
+                let event = own.event(&key)?;
+                for job in own.jobs(&event).filter(|j| wanted.contains(&j.id)) {
+                    put(&w, Some(flusher), id_key(JOB, job.id), encode(&job)?)?;
+                }
+            }
         }
+        pending.release(capture);
     }
     Ok(())
 }

@@ -9,9 +9,8 @@
 //!   event without a message id): its state and the events of it seen so
 //!   far with where they are, so dedup and the no-regression check are one
 //!   read (mostly from the cache in `messages.rs`) and one write.
-//! - `P` + capture id: the record still has jobs to deliver (empty value):
-//!   start-up reads only those records, and the completer removes the
-//!   mark once the last one is delivered or dead.
+//! - `W`: the pending jobs' low-water mark: start-up reads the callback
+//!   records from there on to find them (`pending.rs`).
 //! - `k` + job id: a delivered job, appended: where it went and its
 //!   attempts, without the payload. Nothing large is removed to retire it.
 //!
@@ -29,7 +28,6 @@ use crate::store::{MessageState, StoredEvent};
 
 pub(super) const RECORD: u8 = b'C';
 pub(super) const MESSAGE: u8 = b'M';
-pub(super) const PENDING: u8 = b'P';
 pub(super) const DONE: u8 = b'k';
 
 /// One callback: the request, its outcome, its events and their jobs.

@@ -75,12 +75,12 @@ async fn a_callback_is_one_record_and_its_job_lives_in_it_until_delivered() {
         let s = SledStore::open(dir.path()).unwrap();
         let (batch, event, job) = callback(&s, "SM1", Transform::Envelope);
         s.commit(batch).unwrap().await.unwrap();
-        let per_prefix: Vec<usize> = [layout::RECORD, layout::PENDING, layout::MESSAGE]
+        let per_prefix: Vec<usize> = [layout::RECORD, layout::MESSAGE]
             .into_iter()
             .chain([JOB, CAPTURE, EVENT, STATE])
             .map(|p| count(&s, p))
             .collect();
-        assert_eq!(per_prefix, [1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(per_prefix, [1, 1, 0, 0, 0, 0]);
         // Dedup and state from the one message record.
         match s.seen(&event).unwrap() {
             Seen::Before(prior) => {
@@ -119,9 +119,13 @@ async fn a_callback_is_one_record_and_its_job_lives_in_it_until_delivered() {
     });
     s.complete_job(&delivered).unwrap();
     s.flush().await.unwrap();
-    assert_eq!(
-        (count(&s, layout::DONE), count(&s, layout::PENDING)),
-        (1, 0)
+    assert_eq!(count(&s, layout::DONE), 1);
+    // Nothing pending: the mark is past the record, start-up skips it.
+    let mark = pending::watermark(&s.db().unwrap(), &|e| StoreError::Io(e.to_string())).unwrap();
+    assert!(
+        mark > event.capture_id,
+        "mark {mark}, capture {}",
+        event.capture_id
     );
     drop(s);
     let s = SledStore::open(dir.path()).unwrap();
@@ -183,4 +187,74 @@ async fn retention_deletes_a_record_but_not_its_pending_job() {
     s.complete_job(&job).unwrap();
     assert!(s.pending_jobs().unwrap().is_empty());
     assert_eq!(count(&s, JOB), 0);
+}
+
+fn mark(s: &SledStore) -> u64 {
+    pending::watermark(&s.db().unwrap(), &|e| StoreError::Io(e.to_string())).unwrap()
+}
+
+/// The pending jobs' mark never passes a record that still has one: not a
+/// capture in progress (its ticket holds the mark), and not a record
+/// committed below the mark without a ticket (the commit lowers it first).
+#[tokio::test]
+async fn the_pending_mark_never_passes_a_record_with_a_pending_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (late, in_progress) = {
+        let s = SledStore::open(dir.path()).unwrap();
+        let ticket = s.begin().unwrap();
+        // A capture id taken long ago, its record committed only later.
+        let (late, _, _) = callback(&s, "SM5", Transform::Envelope);
+        let (early, _, done) = callback(&s, "SM6", Transform::Envelope);
+        s.commit(early).unwrap().await.unwrap();
+        s.complete_job(&done).unwrap();
+        s.flush().await.unwrap();
+        assert!(mark(&s) <= ticket.id, "the ticket holds the mark");
+        drop(ticket);
+        let (more, _, more_job) = callback(&s, "SM7", Transform::Envelope);
+        s.commit(more).unwrap().await.unwrap();
+        s.complete_job(&more_job).unwrap();
+        s.flush().await.unwrap();
+        let late_id = late.captures[0].id;
+        assert!(mark(&s) > late_id, "nothing held it: past the late record");
+        let in_progress = late.jobs[0].clone();
+        s.commit(late).unwrap().await.unwrap();
+        assert!(mark(&s) <= late_id, "its commit lowered the mark");
+        (late_id, in_progress)
+    };
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending_jobs().unwrap();
+    assert_eq!(pending.len(), 1, "late record {late}");
+    assert_eq!(
+        (pending[0].id, &pending[0].payload),
+        (in_progress.id, &in_progress.payload)
+    );
+}
+
+/// Jobs pending for long (their destination is down) are written out as
+/// `j` records, so the mark moves on and start-up reads few records.
+#[tokio::test]
+async fn long_pending_jobs_are_written_out_and_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = {
+        let s = SledStore::open(dir.path()).unwrap();
+        let (batch, _, job) = callback(&s, "SM8", Transform::Envelope);
+        s.commit(batch).unwrap().await.unwrap();
+        assert_eq!(count(&s, JOB), 0);
+        let flusher = s.flusher.clone().unwrap();
+        complete::settle(&s.shared, &s.jobs, &flusher, std::time::Duration::ZERO).unwrap();
+        assert_eq!(count(&s, JOB), 1, "written out");
+        s.flush().await.unwrap();
+        job
+    };
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending_jobs().unwrap();
+    assert_eq!(
+        pending.len(),
+        1,
+        "once, not from the record and the j record both"
+    );
+    assert_eq!((pending[0].id, &pending[0].payload), (job.id, &job.payload));
+    s.complete_job(&job).unwrap();
+    assert!(s.pending_jobs().unwrap().is_empty());
+    assert_eq!(count(&s, JOB), 0, "retired with the job");
 }
