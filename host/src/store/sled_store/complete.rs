@@ -30,6 +30,8 @@ use crate::store::{Job, StoreError, StoreResult};
 const BATCH: usize = 256;
 /// Pause after a batch (a delivered record waits at most this much longer).
 const LINGER: Duration = Duration::from_millis(1);
+/// How often, at most, the pending jobs' mark is written (`pending.rs`).
+const MARK_EVERY: Duration = Duration::from_millis(100);
 /// How often long-pending jobs are written out (`pending.rs`).
 const SETTLE_EVERY: Duration = Duration::from_secs(10);
 
@@ -58,7 +60,7 @@ fn run(
     flusher: &mpsc::Sender<Msg>,
     rx: &mpsc::Receiver<Done>,
 ) {
-    let mut settled = Instant::now();
+    let (mut settled, mut marked) = (Instant::now(), Instant::now());
     loop {
         let first = match rx.recv_timeout(SETTLE_EVERY) {
             Ok(first) => Some(first),
@@ -83,18 +85,19 @@ fn run(
                 tracing::warn!("cannot write long-pending jobs out: {e}");
             }
         }
-        // After the marks (and `j` records) that moved it.
-        let written = pending.advance(|mark| {
-            let w = shared.writer()?;
-            put(
-                &w,
-                Some(flusher),
-                WATERMARK.to_vec(),
-                mark.to_be_bytes().to_vec(),
-            )
-        });
-        if let Err(e) = written {
-            tracing::warn!("cannot write the pending jobs' mark: {e}");
+        // After the marks (and `j` records) that moved it; not after every
+        // delivery at a low rate (a mark that lags only means start-up
+        // reads a few more records), but before a barrier returns.
+        if !barriers.is_empty() || marked.elapsed() >= MARK_EVERY {
+            marked = Instant::now();
+            let written = pending.advance(|mark| {
+                let w = shared.writer()?;
+                let value = mark.to_be_bytes().to_vec();
+                put(&w, Some(flusher), WATERMARK.to_vec(), value)
+            });
+            if let Err(e) = written {
+                tracing::warn!("cannot write the pending jobs' mark: {e}");
+            }
         }
         for f in barriers {
             f();
