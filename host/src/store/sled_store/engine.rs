@@ -188,9 +188,10 @@ pub(super) fn open_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Op
     let db = sled::Config::new()
         .path(&path)
         // sled's own page cache: the message records have theirs in front
-        // (`messages.rs`) and records are read back rarely. 64 MB cost ~45
-        // MB more RSS under load than 16 and saved no measurable CPU.
-        .cache_capacity(16 << 20)
+        // (`messages.rs`) and records are read back rarely. 64 MB cost ~60
+        // MB more RSS under load than 8, which cost no CPU in interleaved
+        // `bench store` runs (42.7-50.0 µs at 16 MB, 43.0-47.8 at 8).
+        .cache_capacity(8 << 20)
         .flush_every_ms(Some(1000))
         .open()
         .map_err(err)?;
