@@ -222,7 +222,8 @@ impl Store for SledStore {
     /// Held in `pending.rs` until the ticket drops, so that the pending
     /// jobs' mark stays below a capture whose record may still come.
     fn begin(&self) -> StoreResult<Ticket> {
-        let id = self.jobs.begin(|| self.next_id())?;
+        let id = self.next_id()?;
+        self.jobs.begin(id);
         let jobs = Arc::downgrade(&self.jobs);
         Ok(Ticket::new(
             id,

@@ -90,10 +90,11 @@ fn run(
         // reads a few more records), but before a barrier returns.
         if !barriers.is_empty() || marked.elapsed() >= MARK_EVERY {
             marked = Instant::now();
-            let written = pending.advance(|mark| {
-                let w = shared.writer()?;
-                let value = mark.to_be_bytes().to_vec();
-                put(&w, Some(flusher), WATERMARK.to_vec(), value)
+            let written = shared.writer().and_then(|w| {
+                pending.advance(|mark| {
+                    let value = mark.to_be_bytes().to_vec();
+                    put(&w, Some(flusher), WATERMARK.to_vec(), value)
+                })
             });
             if let Err(e) = written {
                 tracing::warn!("cannot write the pending jobs' mark: {e}");

@@ -62,14 +62,14 @@ impl Outstanding {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes a capture id from `next_id` and holds it until [`Self::end`]:
-    /// under the lock, so no mark computed meanwhile passes it.
-    pub fn begin(&self, next_id: impl FnOnce() -> StoreResult<u64>) -> StoreResult<u64> {
+    /// Holds capture id `id` until [`Self::end`]. (Taken before, not under
+    /// this lock: taking an id holds the rotation gate, and the lock order
+    /// is gate, then this. A mark computed in between may pass the id; its
+    /// commit then lowers it, as any commit below the mark does.)
+    pub fn begin(&self, id: u64) {
         let mut i = self.lock();
-        let id = next_id()?;
         *i.begun.entry(id).or_default() += 1;
         i.last = i.last.max(id);
-        Ok(id)
     }
 
     pub fn end(&self, id: u64) {
@@ -149,7 +149,9 @@ impl Outstanding {
             .collect()
     }
 
-    /// Writes the low-water mark with `write` if it moved up.
+    /// Writes the low-water mark with `write` if it moved up. The caller
+    /// holds the rotation gate (a writer) already: the lock order is the
+    /// gate, then this.
     pub fn advance(&self, write: impl FnOnce(u64) -> StoreResult<()>) -> StoreResult<()> {
         let mut i = self.lock();
         let mark = [i.begun.keys().next(), i.by_capture.keys().next()]

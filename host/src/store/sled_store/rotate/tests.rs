@@ -84,7 +84,10 @@ async fn a_rotation_under_concurrent_writes_keeps_every_acknowledged_write() {
             tokio::task::spawn_blocking(move || {
                 let mut done = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let id = s.next_id().unwrap();
+                    // As the pipeline takes a capture id (the ticket's lock
+                    // must not stall behind a rotation's gate).
+                    let ticket = s.begin().unwrap();
+                    let id = ticket.id;
                     let durable = s
                         .commit(Batch {
                             captures: vec![capture(id)],
@@ -94,6 +97,7 @@ async fn a_rotation_under_concurrent_writes_keeps_every_acknowledged_write() {
                         .unwrap();
                     rt.block_on(durable)
                         .expect("acknowledged during a rotation");
+                    drop(ticket);
                     match id % 3 {
                         0 => s.complete_job(&job(id)).unwrap(),
                         1 => s.bury_job(&job(id)).unwrap(),
