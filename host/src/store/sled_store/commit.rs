@@ -1,8 +1,8 @@
 //! A callback's batch written in the layout of `layout.rs`: one callback
-//! record (request, events, routing, jobs), its pending mark, and one
-//! message record per message it touched. Anything a batch
-//! holds that does not belong to one of its captures (a job of an event
-//! recorded elsewhere) is written as a `j` record, as before.
+//! record (request, events, routing, jobs) and one message record per
+//! message it touched. Anything a batch holds that does not belong to one
+//! of its captures (a job of an event recorded elsewhere) is written as a
+//! `j` record, as before.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,8 +54,8 @@ impl SledStore {
                         if before.is_none() {
                             before = self.record(id)?;
                         }
-                        match before.as_mut().and_then(|b| b.own_mut(&eid)) {
-                            Some(o) => EventRec::Own(std::mem::replace(o, placeholder())),
+                        match before.as_mut().and_then(|b| b.take_own(&eid)) {
+                            Some(o) => EventRec::Own(o),
                             None => EventRec::Own(own_event(e, &mut jobs)?),
                         }
                     }
@@ -102,27 +102,12 @@ impl SledStore {
     ) -> StoreResult<()> {
         let now = crate::time::now_ms();
         let mut touched: HashMap<Vec<u8>, MessageRec> = HashMap::new();
-        let fail = |e| self.fail(&w.open, e);
         for e in events {
-            let key = message_key(&e.event);
-            let rec = match touched.get_mut(&key) {
-                Some(r) => r,
-                None => {
-                    let r = MessageRec::clone(&*self.messages.get(&w.open, &key, fail)?);
-                    touched.entry(key).or_insert(r)
-                }
-            };
+            let rec = self.touch(w, &mut touched, message_key(&e.event))?;
             rec.note(&e.event.id, e.event.capture_id, e.duplicates, now);
         }
         for ((provider, message), s) in states {
-            let key = state_key(provider, message);
-            let rec = match touched.get_mut(&key) {
-                Some(r) => r,
-                None => {
-                    let r = MessageRec::clone(&*self.messages.get(&w.open, &key, fail)?);
-                    touched.entry(key).or_insert(r)
-                }
-            };
+            let rec = self.touch(w, &mut touched, state_key(provider, message))?;
             rec.state = Some(s.state);
             rec.at = s.at;
         }
@@ -132,6 +117,22 @@ impl SledStore {
         }
         Ok(())
     }
+
+    /// The message record under `key` as this batch has changed it so far.
+    fn touch<'a>(
+        &self,
+        w: &Writer,
+        touched: &'a mut HashMap<Vec<u8>, MessageRec>,
+        key: Vec<u8>,
+    ) -> StoreResult<&'a mut MessageRec> {
+        if !touched.contains_key(&key) {
+            let stored = self
+                .messages
+                .get(&w.open, &key, |e| self.fail(&w.open, e))?;
+            touched.insert(key.clone(), MessageRec::clone(&stored));
+        }
+        Ok(touched.entry(key).or_default())
+    }
 }
 
 /// The record of an event a capture produced, taking its fresh jobs out
@@ -140,6 +141,7 @@ impl SledStore {
 fn own_event(e: &StoredEvent, jobs: &mut [Option<Job>]) -> StoreResult<OwnEvent> {
     let json = serde_json::to_string(&e.event)
         .map_err(|err| StoreError::Io(format!("encode event: {err}")))?;
+    let lane = crate::outbox::lane(&e.event);
     let mut recs = Vec::new();
     let mut jobs_at = None;
     for slot in jobs.iter_mut() {
@@ -149,7 +151,7 @@ fn own_event(e: &StoredEvent, jobs: &mut [Option<Job>]) -> StoreResult<OwnEvent>
                 && j.retries == 0
                 && j.due_at == j.created_at
                 && jobs_at.is_none_or(|at| at == j.created_at)
-                && j.lane == crate::outbox::lane(&e.event)
+                && j.lane == lane
         });
         if !fits {
             continue;
@@ -171,16 +173,4 @@ fn own_event(e: &StoredEvent, jobs: &mut [Option<Job>]) -> StoreResult<OwnEvent>
         jobs_at: jobs_at.unwrap_or(0),
         jobs: recs,
     })
-}
-
-/// What is left in a replaced record's slot (never written).
-fn placeholder() -> OwnEvent {
-    OwnEvent {
-        id: String::new(),
-        json: String::new(),
-        disposition: crate::store::Disposition::Unmatched,
-        routes: Vec::new(),
-        jobs_at: 0,
-        jobs: Vec::new(),
-    }
 }

@@ -5,8 +5,9 @@
 use super::SledStore;
 use super::layout::{DONE, DoneRec, MESSAGE, MessageRec, RECORD, Record};
 use super::layout::{id_of, unpack};
+use super::pending::finished;
 use super::records::{batch_newest, decode, encode, id_key};
-use super::{DEAD, DELIVERED, DELIVERED_BATCH, JOB};
+use super::{DELIVERED, DELIVERED_BATCH, JOB};
 use crate::store::{Compacted, Job, StoreResult};
 
 impl SledStore {
@@ -30,13 +31,11 @@ impl SledStore {
             let w = self.writer()?;
             // Its pending jobs outlive it, as `j` records of their own
             // (written before the record goes).
-            if capture >= mark && record.owned().any(|o| !o.jobs.is_empty()) {
-                for own in record.owned().filter(|o| !o.jobs.is_empty()) {
-                    let event = own.event(&k)?;
-                    for job in own.jobs(&event) {
-                        if !self.known_job(job.id)? {
-                            self.insert(&w, id_key(JOB, job.id), encode(&job)?)?;
-                        }
+            if capture >= mark {
+                for job in record.jobs(&k)? {
+                    let stored = db.tree.contains_key(id_key(JOB, job.id)).map_err(fail)?;
+                    if !stored && !finished(&db, job.id, &fail)? {
+                        self.insert(&w, id_key(JOB, job.id), encode(&job)?)?;
                     }
                 }
                 self.jobs.release(capture);
@@ -92,20 +91,5 @@ impl SledStore {
             }
         }
         Ok(done)
-    }
-
-    /// Whether job `id` was delivered, is dead or has a `j` record.
-    fn known_job(&self, id: u64) -> StoreResult<bool> {
-        let db = self.db()?;
-        for prefix in [DONE, DEAD, DELIVERED, JOB] {
-            if db
-                .tree
-                .contains_key(id_key(prefix, id))
-                .map_err(|e| self.fail(&db, e))?
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }

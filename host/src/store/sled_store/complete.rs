@@ -158,11 +158,12 @@ pub(super) fn settle(
         let wanted = pending.jobs_of(capture);
         if let Some(v) = w.open.tree.get(&key).map_err(fail)? {
             let record: Record = unpack(&key, &v)?;
-            for own in record.owned().filter(|o| !o.jobs.is_empty()) {
-                let event = own.event(&key)?;
-                for job in own.jobs(&event).filter(|j| wanted.contains(&j.id)) {
-                    put(&w, Some(flusher), id_key(JOB, job.id), encode(&job)?)?;
-                }
+            for job in record
+                .jobs(&key)?
+                .into_iter()
+                .filter(|j| wanted.contains(&j.id))
+            {
+                put(&w, Some(flusher), id_key(JOB, job.id), encode(&job)?)?;
             }
         }
         pending.release(capture);

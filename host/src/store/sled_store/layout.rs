@@ -228,11 +228,16 @@ impl Record {
         })
     }
 
-    pub fn own_mut(&mut self, id: &str) -> Option<&mut OwnEvent> {
-        self.events.iter_mut().find_map(|e| match e {
-            EventRec::Own(o) if o.id == id => Some(o),
-            _ => None,
-        })
+    /// Takes event `id`'s record out of this one.
+    pub fn take_own(&mut self, id: &str) -> Option<OwnEvent> {
+        let at = self
+            .events
+            .iter()
+            .position(|e| matches!(e, EventRec::Own(o) if o.id == id))?;
+        match self.events.swap_remove(at) {
+            EventRec::Own(o) => Some(o),
+            EventRec::Seen { .. } => None,
+        }
     }
 
     pub fn owned(&self) -> impl Iterator<Item = &OwnEvent> {
@@ -240,6 +245,17 @@ impl Record {
             EventRec::Own(o) => Some(o),
             EventRec::Seen { .. } => None,
         })
+    }
+
+    /// Every job this record holds, as the dispatcher takes them (`key`:
+    /// the record's, for errors).
+    pub fn jobs(&self, key: &[u8]) -> StoreResult<Vec<Job>> {
+        let mut out = Vec::new();
+        for own in self.owned().filter(|o| !o.jobs.is_empty()) {
+            let event = own.event(key)?;
+            out.extend(own.jobs(&event));
+        }
+        Ok(out)
     }
 }
 

@@ -16,7 +16,7 @@ use super::engine::Open;
 use super::layout::{
     EventRec, MessageRec, OwnEvent, RECORD, Record, message_key, pack, state_key, unpack,
 };
-use super::records::{decode, id_key};
+use super::records::{decode, id_key, str_key};
 use super::{CAPTURE, EVENT, STATE};
 use crate::store::{Capture, MessageState, StoreError, StoreResult, StoredEvent};
 
@@ -38,7 +38,7 @@ pub(super) fn migrate(open: &Open) -> StoreResult<()> {
         let ids = capture.events.clone();
         let mut record = Record::of(capture);
         for eid in ids {
-            let ekey = [&[EVENT][..], eid.as_bytes()].concat();
+            let ekey = str_key(EVENT, &[&eid]);
             let Some(ev) = tree.get(&ekey).map_err(io)? else {
                 // Retention had deleted it with the capture that made it.
                 record.events.push(EventRec::Seen {

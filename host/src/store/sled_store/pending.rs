@@ -115,19 +115,14 @@ impl Outstanding {
     }
 
     /// The record of `capture` will not hold its pending jobs any more
-    /// (they are written as `j` records first): those jobs.
-    pub fn release(&self, capture: u64) -> Vec<u64> {
+    /// (they were written as `j` records first).
+    pub fn release(&self, capture: u64) {
         let mut i = self.lock();
-        let jobs: Vec<u64> = i
-            .by_capture
-            .remove(&capture)
-            .map(|(_, s)| s.into_iter().collect())
-            .unwrap_or_default();
-        for j in &jobs {
-            i.capture_of.remove(j);
-            i.stored.insert(*j);
+        let jobs = i.by_capture.remove(&capture).map(|(_, s)| s);
+        for j in jobs.into_iter().flatten() {
+            i.capture_of.remove(&j);
+            i.stored.insert(j);
         }
-        jobs
     }
 
     /// The pending jobs of the record of `capture`.
@@ -198,6 +193,20 @@ pub(super) fn watermark(db: &Open, fail: &dyn Fn(sled::Error) -> StoreError) -> 
     }
 }
 
+/// Whether job `id` was delivered (either layout) or is dead.
+pub(super) fn finished(
+    db: &Open,
+    id: u64,
+    fail: &dyn Fn(sled::Error) -> StoreError,
+) -> StoreResult<bool> {
+    for prefix in [DONE, DEAD, DELIVERED] {
+        if db.tree.contains_key(id_key(prefix, id)).map_err(fail)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Every pending job: the `j` records, then the jobs of the records from
 /// the low-water mark on that are neither delivered, dead nor a `j` record.
 /// Registers them in `jobs`. Also returns the `j` records a crash left
@@ -207,14 +216,7 @@ pub(super) fn scan(
     jobs: &Outstanding,
     fail: &dyn Fn(sled::Error) -> StoreError,
 ) -> StoreResult<(Vec<Job>, Vec<Vec<u8>>)> {
-    let done = |id: u64| -> StoreResult<bool> {
-        for prefix in [DONE, DEAD, DELIVERED] {
-            if db.tree.contains_key(id_key(prefix, id)).map_err(fail)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    };
+    let done = |id: u64| finished(db, id, fail);
     let (mut out, mut stale) = (Vec::new(), Vec::new());
     let mut seen = HashSet::new();
     for kv in db.tree.scan_prefix([JOB]) {
@@ -237,15 +239,12 @@ pub(super) fn scan(
         let (k, v) = kv.map_err(fail)?;
         let capture = id_of(&k, &k[1..])?;
         let record: Record = unpack(&k, &v)?;
-        for own in record.owned().filter(|o| !o.jobs.is_empty()) {
-            let event = own.event(&k)?;
-            for job in own.jobs(&event) {
-                if seen.contains(&job.id) || done(job.id)? {
-                    continue;
-                }
-                jobs.add(capture, job.id);
-                out.push(job);
+        for job in record.jobs(&k)? {
+            if seen.contains(&job.id) || done(job.id)? {
+                continue;
             }
+            jobs.add(capture, job.id);
+            out.push(job);
         }
     }
     out.sort_by_key(|j| j.id);

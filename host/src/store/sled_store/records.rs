@@ -75,7 +75,6 @@ pub(super) fn batch_newest(key: &[u8]) -> Option<i64> {
     Some(u64::from_be_bytes(b) as i64)
 }
 
-#[cfg(test)]
 pub(super) fn str_key(prefix: u8, parts: &[&str]) -> Vec<u8> {
     let mut k = vec![prefix];
     for (i, p) in parts.iter().enumerate() {
