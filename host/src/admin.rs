@@ -9,6 +9,7 @@
 //! | POST | `/v1/destinations/{name}/enable` | re-enable a destination disabled by `410 Gone` |
 //! | GET | `/v1/deliveries?state=dead\|pending\|delivered&destination=&event=&limit=` | delivery jobs with their attempts |
 //! | POST | `/v1/redrive?job=ID` or `?destination=NAME` | dead jobs back to pending |
+//! | * | `/v1/webhooks...` | webhooks made at runtime (`admin/webhooks.rs`) |
 //! | GET | `/metrics` | Prometheus metrics |
 //! | GET | `/v1/plugins` | loaded plugins: version, digest, routes, request counts |
 //! | POST | `/v1/reload` | reload the plugin directory now |
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 mod jobs;
+mod webhooks;
 pub use jobs::{JobFilter, JobView};
 
 use crate::dispatch::Dispatcher;
@@ -45,6 +47,7 @@ pub struct Admin {
     pub reloader: Arc<crate::reload::Reloader>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
+    pub webhooks: Arc<crate::webhooks::Registry>,
 }
 
 pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
@@ -127,6 +130,21 @@ impl Admin {
             if !ok {
                 return error(StatusCode::UNAUTHORIZED, "bearer token required");
             }
+        }
+        if let Some(rest) = req.uri().path().strip_prefix("/v1/webhooks")
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            let segments: Vec<String> = rest
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+                .collect();
+            let method = req.method().clone();
+            return self.webhooks(method, &segments, req.into_body()).await;
         }
         let query: Vec<(String, String)> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())

@@ -327,6 +327,8 @@ pub fn approx_size(ev: &wit::Event) -> usize {
 }
 
 mod convert;
+mod types;
+pub use types::EventType;
 
 #[cfg(test)]
 mod tests;

@@ -219,9 +219,17 @@ impl Pipeline {
         Ok(reply)
     }
 
-    /// New routes for every callback from now on.
+    /// New config routes for every callback from now on (the webhooks'
+    /// stay).
     pub fn set_rules(&self, rules: Rules) {
-        *self.rules.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(rules);
+        let mut current = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        *current = Arc::new(rules.keeping_webhooks(&current));
+    }
+
+    /// New webhook routes for every callback from now on.
+    pub fn set_webhooks(&self, routes: Vec<crate::config::Route>) {
+        let mut current = self.rules.write().unwrap_or_else(|p| p.into_inner());
+        *current = Arc::new(current.with_webhooks(routes));
     }
 
     fn count_event(&self, e: &Event, disposition: &str) {

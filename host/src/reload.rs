@@ -80,6 +80,15 @@ impl Reloader {
         })
     }
 
+    /// The config's `[[routes]]` in force.
+    pub fn routes(&self) -> Vec<crate::config::Route> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .routes
+            .clone()
+    }
+
     fn config(&self) -> Config {
         self.config
             .read()

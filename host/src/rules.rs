@@ -8,13 +8,47 @@
 use std::sync::Arc;
 
 use crate::config::{Filter, Route};
-use crate::event::Event;
+use crate::event::{Event, EventType};
 use crate::outbox::transform::Transform;
 
-/// The compiled routes.
+/// The compiled routes: the config's, then the webhooks' (which the admin
+/// API changes at runtime, `webhooks.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
-    routes: Vec<Route>,
+    routes: Vec<Compiled>,
+    webhooks: Vec<Compiled>,
+}
+
+#[derive(Debug, Clone)]
+struct Compiled {
+    route: Route,
+    /// `event_types` parsed (names were checked when the route was made).
+    types: Vec<EventType>,
+}
+
+fn compile(routes: Vec<Route>) -> Vec<Compiled> {
+    routes
+        .into_iter()
+        .map(|mut r| {
+            // Numbers are compared without formatting: `+61 400 000 000`
+            // and `61400000000` are the same sender.
+            for v in r
+                .filter
+                .sender
+                .iter_mut()
+                .chain(r.filter.recipient.iter_mut())
+            {
+                *v = address_key(v);
+            }
+            let types = r
+                .filter
+                .event_types
+                .iter()
+                .filter_map(|t| EventType::parse(t))
+                .collect();
+            Compiled { route: r, types }
+        })
+        .collect()
 }
 
 /// Which routes matched and the destinations they name (each once, with
@@ -32,25 +66,32 @@ pub struct Target {
 }
 
 impl Rules {
-    pub fn new(mut routes: Vec<Route>) -> Self {
-        for r in &mut routes {
-            // Numbers are compared without formatting: `+61 400 000 000`
-            // and `61400000000` are the same sender.
-            for v in r
-                .filter
-                .sender
-                .iter_mut()
-                .chain(r.filter.recipient.iter_mut())
-            {
-                *v = address_key(v);
-            }
+    pub fn new(routes: Vec<Route>) -> Self {
+        Self {
+            routes: compile(routes),
+            webhooks: Vec::new(),
         }
-        Self { routes }
+    }
+
+    /// These rules with the webhooks' routes in place of the ones before.
+    pub fn with_webhooks(&self, webhooks: Vec<Route>) -> Self {
+        Self {
+            routes: self.routes.clone(),
+            webhooks: compile(webhooks),
+        }
+    }
+
+    /// These rules' config routes with `other`'s webhooks (a config
+    /// reload keeps the webhooks).
+    pub fn keeping_webhooks(mut self, other: &Rules) -> Self {
+        self.webhooks = other.webhooks.clone();
+        self
     }
 
     pub fn route(&self, ev: &Event) -> Matched {
         let mut m = Matched::default();
-        for r in self.routes.iter().filter(|r| matches(&r.filter, ev)) {
+        let all = self.routes.iter().chain(&self.webhooks);
+        for Compiled { route: r, .. } in all.filter(|c| matches(c, ev)) {
             m.routes.push(r.name.clone());
             for d in &r.to {
                 // Two routes naming one destination deliver once.
@@ -72,8 +113,10 @@ fn key(list: &[String], value: Option<&str>) -> bool {
     list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v))
 }
 
-fn matches(f: &Filter, ev: &Event) -> bool {
-    key(&f.provider, Some(&ev.provider))
+fn matches(c: &Compiled, ev: &Event) -> bool {
+    let f: &Filter = &c.route.filter;
+    (c.types.is_empty() || c.types.iter().any(|t| t.matches(ev)))
+        && key(&f.provider, Some(&ev.provider))
         && key(&f.app_code, ev.app_code.as_deref())
         && key(&f.kind, Some(ev.kind()))
         && key(&f.state, ev.state().map(|s| s.as_str()))

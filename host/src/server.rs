@@ -17,6 +17,7 @@ use crate::plugin::Runtime;
 use crate::reload::{self, Reloader};
 use crate::rules::Rules;
 use crate::store::Store;
+use crate::webhooks;
 
 /// Why start-up failed: a config problem (exit 2) or anything else (exit 1).
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +64,13 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("store: {e}"))?;
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Webhooks made through the admin API run beside the config's
+    // destinations and routes, from the start (their pending jobs resume).
+    let hooks = webhooks::Loaded::read(store.as_ref(), &config.destinations);
+    let mut destinations = config.destinations.clone();
+    destinations.extend(hooks.destinations());
     let dispatcher = Dispatcher::start(
-        &config.destinations,
+        &destinations,
         store.clone(),
         metrics.clone(),
         stop_rx.clone(),
@@ -72,7 +78,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     let pipeline = Arc::new(
         Pipeline::new(
             store.clone(),
-            Rules::new(config.routes.clone()),
+            Rules::new(config.routes.clone()).with_webhooks(hooks.routes()),
             dispatcher.clone(),
             metrics.clone(),
             config.server.quarantine_reply,
@@ -93,6 +99,14 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     // Tests and scripts read the bound address (port 0) from this line.
     println!("switchboard listening on http://{addr}");
 
+    let webhooks = webhooks::Registry::new(
+        hooks,
+        store.clone(),
+        pipeline.clone(),
+        dispatcher.clone(),
+        &config.destinations,
+    );
+    tokio::spawn(webhooks.clone().run(stop_rx.clone()));
     tokio::spawn(retention(store.clone(), config.retention, stop_rx.clone()));
     let mounts = Arc::new(Mounts::new(router));
     let reloader = Reloader::new(reload::Parts {
@@ -132,6 +146,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
             reloader: reloader.clone(),
             metrics: metrics.clone(),
             pipeline: pipeline.clone(),
+            webhooks: webhooks.clone(),
         });
         tokio::spawn(crate::admin::serve(listener, api, stop_rx));
     }

@@ -101,6 +101,8 @@ pub struct HttpDestination {
     /// CAs trusted besides the public ones (`ca_file`).
     pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub breaker: Breaker,
+    /// Deliveries wait (a paused webhook; config destinations never are).
+    pub paused: bool,
 }
 
 /// When a failing destination is paused, and for how long.

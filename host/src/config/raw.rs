@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,7 +250,7 @@ pub enum Transform {
 
 /// Kudosity-style filter: OR inside one key's list, AND across keys; an
 /// absent or empty key matches everything.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     #[serde(default)]
@@ -271,4 +271,8 @@ pub struct Filter {
     pub message_ref: Vec<String>,
     #[serde(default)]
     pub campaign_id: Vec<String>,
+    /// Kudosity's event types (`SMS_STATUS`, `OPT_OUT`, ...): kind and
+    /// channel together.
+    #[serde(default)]
+    pub event_types: Vec<String>,
 }

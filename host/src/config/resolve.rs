@@ -16,7 +16,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
-use crate::event::{Channel, KINDS, State};
+use crate::event::{Channel, EventType, KINDS, State};
 
 pub(super) fn destination(
     err: &impl Fn(&str, String) -> ConfigError,
@@ -141,6 +141,7 @@ pub(super) fn destination(
                         "30s",
                     )?,
                 },
+                paused: false,
             })
         }
     })
@@ -188,6 +189,7 @@ pub(super) fn check_filter(
     check("kind", &f.kind, &KINDS)?;
     check("state", &f.state, &State::ALL.map(State::as_str))?;
     check("channel", &f.channel, &Channel::ALL.map(Channel::as_str))?;
+    check("event_types", &f.event_types, &EventType::names())?;
     Ok(())
 }
 

@@ -29,6 +29,11 @@ pub(super) struct Actor {
     breaker_config: crate::config::Breaker,
     breaker: Breaker,
     disabled: Option<String>,
+    paused: bool,
+    /// Why every job is dead-lettered unsent (`Msg::Cancel`).
+    cancelled: Option<String>,
+    /// Jobs whose attempt is on the wire.
+    sending: std::collections::HashSet<u64>,
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     status: Arc<Mutex<DestinationStatus>>,
@@ -62,6 +67,9 @@ impl Actor {
             breaker_config: settings.breaker,
             breaker: Breaker::new(settings.breaker),
             disabled,
+            paused: settings.paused,
+            cancelled: None,
+            sending: Default::default(),
             store,
             metrics,
             status,
@@ -78,6 +86,11 @@ impl Actor {
         self.sender = Arc::new(s.sender);
         self.schedule = s.schedule;
         self.concurrency = s.concurrency;
+        if s.paused != self.paused {
+            self.paused = s.paused;
+            let state = if s.paused { "paused" } else { "resumed" };
+            tracing::info!(destination = %self.name, "deliveries {state}");
+        }
         if s.rate != self.rate {
             self.rate = s.rate;
             let n = self.instances.max(1) as f64;
@@ -90,6 +103,43 @@ impl Actor {
         let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
         st.kind = s.kind;
         st.rate_limit = s.rate;
+        st.paused = self.paused;
+    }
+
+    /// Dead-letters every queued job not on the wire, with `reason` as
+    /// its last attempt; from now on every job is.
+    fn cancel(&mut self, reason: String) {
+        tracing::warn!(destination = %self.name, jobs = self.queued.len(), "{reason}: its pending deliveries are cancelled (dead-lettered)");
+        self.cancelled = Some(reason);
+        let lanes = std::mem::take(&mut self.lanes);
+        self.ready.clear();
+        self.queued.clear();
+        for (name, lane) in lanes {
+            for job in lane {
+                if self.sending.contains(&job.id) {
+                    // Its attempt decides (`finish`); the lane stays for it.
+                    self.queued.insert((job.created_at, job.id));
+                    self.lanes.entry(name.clone()).or_default().push_back(job);
+                } else {
+                    self.bury_cancelled(job);
+                }
+            }
+        }
+    }
+
+    fn bury_cancelled(&self, mut job: Job) {
+        let reason = self.cancelled.clone().unwrap_or_default();
+        job.attempts.push(crate::store::Attempt {
+            at: now_ms(),
+            status: None,
+            error: Some(reason),
+            latency_ms: 0,
+            response: String::new(),
+        });
+        self.metrics.delivery(&self.name, "cancelled");
+        if let Err(e) = self.store.bury_job(&job) {
+            tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record cancelled job: {e}");
+        }
     }
 
     pub(super) async fn run(
@@ -104,7 +154,9 @@ impl Actor {
             self.publish(inflight.len());
             tokio::select! {
                 msg = rx.recv() => match msg {
+                    Some(Msg::Job(job)) if self.cancelled.is_some() => self.bury_cancelled(job),
                     Some(Msg::Job(job)) => self.enqueue(job),
+                    Some(Msg::Cancel(reason)) => self.cancel(reason),
                     Some(Msg::Enable) => {
                         tracing::info!(destination = %self.name, "destination re-enabled");
                         self.disabled = None;
@@ -178,7 +230,7 @@ impl Actor {
     /// sleep before something may become launchable (`None`: only a new
     /// job, a finished attempt or an enable can change anything).
     fn launch_due(&mut self, inflight: &mut JoinSet<Done>) -> Option<Duration> {
-        if self.disabled.is_some() {
+        if self.disabled.is_some() || self.paused || self.cancelled.is_some() {
             return None;
         }
         let instances = self.store.instances();
@@ -220,6 +272,7 @@ impl Actor {
                 tracing::info!(destination = %self.name, job = job.id, event = %job.event_id, "circuit breaker: probing");
             }
             let sender = self.sender.clone();
+            self.sending.insert(job.id);
             inflight.spawn(async move {
                 let (attempt, verdict) = sender.attempt(&job).await;
                 (job, attempt, verdict, probe)
@@ -229,6 +282,7 @@ impl Actor {
     }
 
     fn finish(&mut self, (mut job, attempt, verdict, probe): Done) {
+        self.sending.remove(&job.id);
         let outcome = match verdict {
             Verdict::Delivered => "delivered",
             Verdict::Retry(_) => "retry",
@@ -270,6 +324,11 @@ impl Actor {
         }
         let result = match verdict {
             Verdict::Delivered => self.store.complete_job(&job),
+            // Cancelled while on the wire, and not delivered: no retry.
+            _ if self.cancelled.is_some() => {
+                self.bury_cancelled(job.clone());
+                Ok(())
+            }
             Verdict::Disable => {
                 let why = format!("410 Gone at {}", crate::time::Rfc3339(now_ms()));
                 tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);

@@ -43,6 +43,8 @@ pub struct DestinationStatus {
     /// Milliseconds until an open breaker lets a probe through.
     pub probe_in_ms: Option<u64>,
     pub rate_limit: Option<f64>,
+    /// A paused webhook: its deliveries wait.
+    pub paused: bool,
     /// When the oldest waiting job was created (ms since epoch).
     pub oldest_created_at: Option<i64>,
 }
@@ -51,6 +53,9 @@ enum Msg {
     Job(Job),
     Enable,
     Reconfigure(Box<Settings>),
+    /// The destination is gone for good (a deleted webhook): every job it
+    /// has or is handed from now on is dead-lettered with this reason.
+    Cancel(String),
     Stop,
 }
 
@@ -62,6 +67,7 @@ struct Settings {
     rate: Option<f64>,
     breaker: crate::config::Breaker,
     kind: &'static str,
+    paused: bool,
 }
 
 impl Settings {
@@ -74,6 +80,7 @@ impl Settings {
                 rate: h.rate_limit,
                 breaker: h.breaker,
                 kind: "http",
+                paused: h.paused,
             },
             // One writer keeps the file in event order; retries for a
             // full or broken disk back off like an HTTP destination.
@@ -84,6 +91,7 @@ impl Settings {
                 rate: None,
                 breaker: crate::config::Breaker::default(),
                 kind: "file",
+                paused: false,
             },
         })
     }
@@ -160,6 +168,7 @@ impl Dispatcher {
             consecutive_failures: 0,
             probe_in_ms: None,
             rate_limit: settings.rate,
+            paused: settings.paused,
             oldest_created_at: None,
         }));
         if let Some(why) = disabled.get(name) {
@@ -230,6 +239,34 @@ impl Dispatcher {
         if let Some(q) = q {
             let _ = q.send(Msg::Stop);
         }
+    }
+
+    /// Ends a destination for good (a deleted webhook): its jobs, queued
+    /// now or handed to it later, are dead-lettered as cancelled, never
+    /// dropped. It leaves the status list; its actor stays to cancel late
+    /// jobs (on a shared store, those other instances still publish).
+    pub fn cancel(&self, name: &str, reason: &str) {
+        self.status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        if let Some(q) = self
+            .queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            let _ = q.send(Msg::Cancel(reason.to_owned()));
+        }
+    }
+
+    /// Whether a destination of that name has an actor (running or
+    /// cancelling).
+    pub fn has(&self, name: &str) -> bool {
+        self.queues
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(name)
     }
 
     /// Queues durable jobs for delivery (in id order within a lane). A

@@ -13,7 +13,8 @@
 //!   `-states` (kept for `store.retention`: JetStream's max age is the
 //!   compaction), `-retries` (attempts of a job in flight, so another
 //!   instance resumes its schedule), `-dead`, `-meta` (id leases, disabled
-//!   destinations) and `-instances` (heartbeats, for splitting rate limits).
+//!   destinations), `-instances` (heartbeats, for splitting rate limits)
+//!   and `-webhooks` (the admin API's webhooks, watched by every instance).
 //!
 //! The [`Store`] trait is synchronous (sled answers from memory); here each
 //! call is a round trip, run on the store's own small runtime so a blocked
@@ -24,6 +25,7 @@ mod feed;
 mod nats;
 mod newest;
 mod read_ahead;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -335,6 +337,22 @@ impl Store for JetStreamStore {
                 Some((name.to_owned(), v.as_str()?.to_owned()))
             })
             .collect())
+    }
+
+    fn webhooks(&self) -> StoreResult<Vec<Vec<u8>>> {
+        let nats = self.nats.clone();
+        self.wait(async move { webhooks::all(&nats).await })
+    }
+
+    fn put_webhook(&self, id: &str, record: &[u8]) -> StoreResult<()> {
+        let (nats, id, record) = (self.nats.clone(), id.to_owned(), record.to_vec());
+        self.wait(async move { webhooks::put(&nats, id, record).await })
+    }
+
+    fn webhook_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.handle.spawn(webhooks::watch(self.nats.clone(), tx));
+        Some(rx)
     }
 
     /// JetStream expires captures, events and delivered records itself

@@ -269,6 +269,16 @@ pub trait Store: Send + Sync + 'static {
     fn set_disabled(&self, destination: &str, reason: Option<&str>) -> StoreResult<()>;
     /// Disabled destinations and why.
     fn disabled(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Every webhook record (`webhooks.rs`; JSON, deleted ones kept as
+    /// tombstones so their late jobs are still cancelled).
+    fn webhooks(&self) -> StoreResult<Vec<Vec<u8>>>;
+    /// Writes one webhook record (durable once [`Store::flush`] resolves).
+    fn put_webhook(&self, id: &str, record: &[u8]) -> StoreResult<()>;
+    /// A shared store: a signal each time a webhook record changes,
+    /// whichever instance changed it.
+    fn webhook_changes(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        None
+    }
     /// Retention: deletes captures received before `cutoff_ms` (with the
     /// events they produced) and delivered-job records created before it.
     /// Pending and dead jobs, and message states, are kept.

@@ -39,6 +39,8 @@ const JOB: u8 = b'j';
 const DEAD: u8 = b'x';
 /// Destinations disabled by a `410 Gone`, by name.
 const DISABLED: u8 = b'g';
+/// Webhooks created through the admin API, by id.
+const WEBHOOK: u8 = b'w';
 // The previous layout (`migrate.rs` converts the first three at open;
 // delivered records are read as they are until retention deletes them).
 const CAPTURE: u8 = b'c';
@@ -418,5 +420,20 @@ impl Store for SledStore {
                 Ok((name, decode(&k, &v)?))
             })
             .collect()
+    }
+
+    fn webhooks(&self) -> StoreResult<Vec<Vec<u8>>> {
+        let db = self.db()?;
+        db.tree
+            .scan_prefix([WEBHOOK])
+            .map(|kv| Ok(kv.map_err(|e| self.fail(&db, e))?.1.to_vec()))
+            .collect()
+    }
+
+    fn put_webhook(&self, id: &str, record: &[u8]) -> StoreResult<()> {
+        let w = self.writer()?;
+        let mut key = vec![WEBHOOK];
+        key.extend_from_slice(id.as_bytes());
+        self.insert(&w, key, record.to_vec())
     }
 }

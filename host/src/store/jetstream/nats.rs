@@ -36,6 +36,7 @@ pub(super) struct Nats {
     pub(super) delivered: kv::Store,
     pub(super) meta: kv::Store,
     pub(super) instances: kv::Store,
+    pub(super) webhooks: kv::Store,
 }
 
 impl Nats {
@@ -87,6 +88,7 @@ impl Nats {
             dead: open_bucket(&js, bucket("dead", forever)).await?,
             meta: open_bucket(&js, bucket("meta", forever)).await?,
             instances: open_bucket(&js, bucket("instances", feed::INSTANCE_TTL)).await?,
+            webhooks: open_bucket(&js, bucket("webhooks", forever)).await?,
             js,
             jobs,
             config,
@@ -196,6 +198,7 @@ impl Nats {
             &self.dead,
             &self.delivered,
             &self.meta,
+            &self.webhooks,
         ] {
             total += b.stream.get_info().await.map_err(io)?.state.bytes;
         }
