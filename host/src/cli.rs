@@ -10,6 +10,7 @@ mod inspect;
 mod ops;
 mod plugin_new;
 mod plugin_test;
+mod webhooks;
 
 use crate::admin::JobFilter;
 use crate::config::{Config, Overrides};
@@ -106,6 +107,11 @@ pub enum Command {
         args: inspect::ReplayArgs,
         #[command(flatten)]
         target: ops::OpsTarget,
+    },
+    /// Webhooks made at runtime (seed 001): create, list, show, update, delete, rotate-secret, test.
+    Webhooks {
+        #[command(subcommand)]
+        command: webhooks::WebhooksCommand,
     },
     /// Plugin kit: scaffold a plugin, or run fixtures through one.
     Plugin {
@@ -235,6 +241,9 @@ pub fn run(cli: Cli) -> i32 {
             .and_then(|rt| rt.block_on(inspect::events(&target, provider.as_deref(), limit))),
         Command::Replay { args, target } => {
             ops_runtime().and_then(|rt| rt.block_on(inspect::replay(&target, &args)))
+        }
+        Command::Webhooks { command } => {
+            ops_runtime().and_then(|rt| rt.block_on(webhooks::run(command)))
         }
         Command::Plugin { command } => match command {
             PluginCommand::New(args) => plugin_new::run(&args),

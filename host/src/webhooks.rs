@@ -128,45 +128,26 @@ pub const STATUS_ALIASES: [(&str, &str); 2] =
     [("soft_bounce", "undelivered"), ("hard_bounce", "failed")];
 
 impl Webhook {
-    /// The route and destination this webhook runs as, at `now` (secrets
+    /// The routes and destination this webhook runs as, at `now` (secrets
     /// that expired by then no longer sign). The record was validated when
     /// written; an error here means it was written by a newer version.
-    pub fn compile(&self, now: i64) -> Result<(Route, Destination), String> {
-        let f = &self.filter;
-        let state = f
-            .status
-            .iter()
-            .map(|s| {
-                STATUS_ALIASES
-                    .iter()
-                    .find(|(k, _)| k == s)
-                    .map_or(s.clone(), |(_, v)| (*v).to_owned())
-            })
-            .collect();
-        let filter = Filter {
-            provider: f.provider.clone(),
-            app_code: f.app_code.clone(),
-            kind: Vec::new(),
-            state,
-            channel: f.channel.clone(),
-            sender: f.sender.clone(),
-            recipient: f.recipient.clone(),
-            message_ref: f.message_ref.clone(),
-            campaign_id: f.campaign_id.clone(),
-            event_types: self.event_types.clone(),
-        };
-        let transform = match &self.transform {
+    pub fn compile(&self, now: i64) -> Result<(Vec<Route>, Destination), String> {
+        let transform = Arc::new(match &self.transform {
             None => Transform::Envelope,
             Some(v) => serde_json::from_value::<RawTransform>(v.clone())
                 .map_err(|e| format!("transform: {e}"))
                 .and_then(|raw| Transform::compile(&raw))?,
-        };
-        let route = Route {
-            name: self.id.clone(),
-            filter,
-            to: vec![self.id.clone()],
-            transform: Arc::new(transform),
-        };
+        });
+        let routes = self
+            .filters()
+            .into_iter()
+            .map(|filter| Route {
+                name: self.id.clone(),
+                filter,
+                to: vec![self.id.clone()],
+                transform: transform.clone(),
+            })
+            .collect();
         let parse = |s: &str| humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"));
         let schedule = match &self.retry_schedule {
             None => RetrySchedule::new(DEFAULT_SCHEDULE.to_vec()),
@@ -205,7 +186,67 @@ impl Webhook {
             breaker: Breaker::default(),
             paused: !self.enabled,
         });
-        Ok((route, destination))
+        Ok((routes, destination))
+    }
+
+    /// Seed 001 applies each filter key only to the event types that have
+    /// it: `status` to status events; `campaign_id` to status and inbound
+    /// events (the last message's, for inbound); `sender` and
+    /// `message_ref` to all (for inbound, `sender` is the number that
+    /// received it, which `Event::sender` already is). So the types are
+    /// grouped by the keys that apply, one route filter per group; the
+    /// groups' types never overlap, so an event matches one at most.
+    fn filters(&self) -> Vec<Filter> {
+        let f = &self.filter;
+        let state: Vec<String> = f
+            .status
+            .iter()
+            .map(|s| {
+                STATUS_ALIASES
+                    .iter()
+                    .find(|(k, _)| k == s)
+                    .map_or(s.clone(), |(_, v)| (*v).to_owned())
+            })
+            .collect();
+        let mut groups: Vec<(Vec<String>, bool, bool)> = Vec::new();
+        for name in &self.event_types {
+            let Some(t) = crate::event::EventType::parse(name) else {
+                continue;
+            };
+            let (kind, _) = t.shape();
+            let keys = match kind {
+                "delivery-status" => (true, true),
+                "inbound-message" => (false, true),
+                _ => (false, false),
+            };
+            match groups.iter_mut().find(|g| (g.1, g.2) == keys) {
+                Some(g) => g.0.push(name.clone()),
+                None => groups.push((vec![name.clone()], keys.0, keys.1)),
+            }
+        }
+        groups
+            .into_iter()
+            .map(|(event_types, with_status, with_campaign)| Filter {
+                provider: f.provider.clone(),
+                app_code: f.app_code.clone(),
+                kind: Vec::new(),
+                state: if with_status {
+                    state.clone()
+                } else {
+                    Vec::new()
+                },
+                channel: f.channel.clone(),
+                sender: f.sender.clone(),
+                recipient: f.recipient.clone(),
+                message_ref: f.message_ref.clone(),
+                campaign_id: if with_campaign {
+                    f.campaign_id.clone()
+                } else {
+                    Vec::new()
+                },
+                event_types,
+            })
+            .collect()
     }
 
     /// When the next rotated-out secret stops signing, if any does.

@@ -16,6 +16,7 @@ use crate::support::*;
 
 mod browser;
 mod setup;
+mod webhooks;
 use browser::*;
 use setup::*;
 

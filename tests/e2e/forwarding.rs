@@ -298,7 +298,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
 /// Verifies a delivery with the Standard Webhooks Python library when it
 /// is installed (`./dev test` installs it), else with a stdlib
 /// implementation of the spec: either way, not our Rust code.
-fn verify_in_python(r: &Received, secret: &str) -> String {
+pub(crate) fn verify_in_python(r: &Received, secret: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("body"), &r.body).unwrap();
     let headers: serde_json::Map<String, serde_json::Value> = r

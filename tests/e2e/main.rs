@@ -23,3 +23,4 @@ mod replay;
 mod retention;
 mod startup;
 mod tls;
+mod webhooks;

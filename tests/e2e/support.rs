@@ -202,6 +202,30 @@ impl Router {
         Reply::parse(&buf)
     }
 
+    /// A JSON request to the admin API: status and JSON answer.
+    pub fn admin_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut s = TcpStream::connect(self.admin).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let body = body.to_string();
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n{body}",
+            self.admin,
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let reply = Reply::parse(&buf);
+        let json = serde_json::from_str(&reply.body).unwrap_or(serde_json::Value::Null);
+        (reply.status, json)
+    }
+
     /// Sends a signal (e.g. 1 for SIGHUP) to the router process.
     pub fn signal(&self, sig: i32) {
         if let Some(c) = &self.child {

@@ -142,11 +142,25 @@ async fn read_json(body: hyper::body::Incoming) -> Result<Value, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("the body is not JSON: {e}"))
 }
 
+/// A key of the body as text: absent = `default`, anything but a string
+/// is refused like a bad value.
+fn text_field<'a>(
+    body: &'a Value,
+    key: &str,
+    default: &'a str,
+) -> Result<&'a str, crate::webhooks::Problem> {
+    match body.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(crate::webhooks::Problem {
+            field: key.into(),
+            reason: format!("{other}: want a string"),
+        }),
+    }
+}
+
 fn grace(body: &Value) -> Result<Duration, crate::webhooks::Problem> {
-    let text = body
-        .get("grace")
-        .and_then(Value::as_str)
-        .unwrap_or(DEFAULT_GRACE);
+    let text = text_field(body, "grace", DEFAULT_GRACE)?;
     humantime::parse_duration(text)
         .ok()
         .filter(|d| *d <= Duration::from_secs(30 * 24 * 3600))
@@ -157,10 +171,7 @@ fn grace(body: &Value) -> Result<Duration, crate::webhooks::Problem> {
 }
 
 fn event_type(body: &Value) -> Result<EventType, crate::webhooks::Problem> {
-    let name = body
-        .get("event_type")
-        .and_then(Value::as_str)
-        .unwrap_or("SMS_STATUS");
+    let name = text_field(body, "event_type", "SMS_STATUS")?;
     EventType::parse(name).ok_or_else(|| crate::webhooks::Problem {
         field: "event_type".into(),
         reason: format!(

@@ -91,6 +91,16 @@ impl Conn {
         method: reqwest::Method,
         path: &str,
     ) -> Result<Value, StartError> {
+        self.send(method, path, None).await
+    }
+
+    /// A call with a JSON body. A `422` lists every problem, a line each.
+    pub(super) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        json_body: Option<&Value>,
+    ) -> Result<Value, StartError> {
         let Conn::Api {
             base,
             token,
@@ -103,6 +113,11 @@ impl Conn {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
+        if let Some(b) = json_body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
         let resp = req
             .send()
             .await
@@ -114,9 +129,16 @@ impl Conn {
             .map_err(|e| fail(format!("admin API: {e}")))?;
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         if !status.is_success() {
+            let problems: Vec<String> = body["problems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| format!("\n  {}: {}", text(&p["field"]), text(&p["reason"])))
+                .collect();
             return Err(fail(format!(
-                "admin API answered {status}: {}",
-                body["error"].as_str().unwrap_or("?")
+                "admin API answered {status}: {}{}",
+                body["error"].as_str().unwrap_or("?"),
+                problems.concat()
             )));
         }
         Ok(body)

@@ -218,6 +218,17 @@ impl Dispatcher {
         let q = queues
             .get(name)
             .ok_or_else(|| anyhow::anyhow!("no destination `{name}` is running"))?;
+        // What the operator sees changes now, not when the actor gets to it.
+        if let Some(s) = self
+            .status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+            s.paused = settings.paused;
+            s.rate_limit = settings.rate;
+        }
         q.send(Msg::Reconfigure(Box::new(settings)))
             .map_err(|_| anyhow::anyhow!("destination `{name}` stopped"))
     }

@@ -70,6 +70,7 @@ fn filter(pairs: &[(&str, &[&str])]) -> Filter {
             "recipient" => f.recipient = v,
             "message_ref" => f.message_ref = v,
             "campaign_id" => f.campaign_id = v,
+            "event_types" => f.event_types = v,
             other => panic!("{other}"),
         }
     }
@@ -232,5 +233,61 @@ fn every_matching_route_fires_and_destinations_are_deduplicated() {
     assert_eq!(
         Rules::new(vec![]).route(&status(State::Sent)),
         Matched::default()
+    );
+}
+
+#[test]
+fn event_types_pair_a_kind_with_a_channel() {
+    let sms_status = filter(&[("event_types", &["SMS_STATUS"])]);
+    assert!(hits(sms_status.clone(), &status(State::Delivered)));
+    assert!(!hits(sms_status, &inbound()));
+    // OR within the list: a status or an inbound message.
+    let either = filter(&[("event_types", &["SMS_STATUS", "SMS_INBOUND"])]);
+    assert!(hits(either.clone(), &status(State::Sent)));
+    assert!(hits(either.clone(), &inbound()));
+    assert!(!hits(either, &link_hit()));
+    // The channel is part of the type: an SMS status is no MMS status.
+    assert!(!hits(
+        filter(&[("event_types", &["MMS_STATUS"])]),
+        &status(State::Delivered)
+    ));
+    // Link hits are any channel; AND with the other keys still holds.
+    assert!(hits(filter(&[("event_types", &["LINK_HIT"])]), &link_hit()));
+    assert!(!hits(
+        filter(&[("event_types", &["LINK_HIT"]), ("message_ref", &["ref-2"])]),
+        &link_hit()
+    ));
+}
+
+#[test]
+fn webhook_routes_fire_beside_config_routes_and_are_replaced_whole() {
+    let route = |name: &str, to: &str, f: Filter| Route {
+        name: name.into(),
+        filter: f,
+        to: vec![to.into()],
+        transform: Default::default(),
+    };
+    let rules = Rules::new(vec![route("all", "file", Filter::default())]);
+    let with = rules.with_webhooks(vec![route(
+        "wh_1",
+        "wh_1",
+        filter(&[("event_types", &["SMS_STATUS"])]),
+    )]);
+    let m = with.route(&status(State::Delivered));
+    assert_eq!(m.routes, ["all", "wh_1"]);
+    assert_eq!(with.route(&inbound()).routes, ["all"]);
+    // A config reload keeps the webhooks; new webhooks replace the old.
+    let reloaded =
+        Rules::new(vec![route("other", "file", Filter::default())]).keeping_webhooks(&with);
+    assert_eq!(
+        reloaded.route(&status(State::Sent)).routes,
+        ["other", "wh_1"]
+    );
+    assert_eq!(
+        reloaded
+            .with_webhooks(vec![])
+            .route(&status(State::Sent))
+            .routes,
+        ["other"]
     );
 }

@@ -85,7 +85,7 @@ fn apply(
         match key.as_str() {
             "name" => match v.as_str().map(|s| (s, s.chars().count())) {
                 Some((s, 2..=100)) => w.name = s.to_owned(),
-                Some((_, n)) => p(format!("{n} characters: want 2 to 100")),
+                Some((_, n)) => p(format!("length {n}: want 2 to 100 characters")),
                 None => p("want a string".into()),
             },
             "url" => match v.as_str() {

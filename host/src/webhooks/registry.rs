@@ -65,10 +65,11 @@ impl Loaded {
                 continue;
             }
             match w.compile(now) {
-                Ok((route, destination)) => {
-                    let deleted = w.deleted_at.is_some();
-                    if !deleted {
-                        loaded.routes.push(route);
+                Ok((routes, destination)) => {
+                    // A tombstone starts as if live, so that `sync`
+                    // cancels what is queued for it.
+                    if w.deleted_at.is_none() {
+                        loaded.routes.extend(routes);
                     }
                     loaded.applied.insert(
                         w.id,
@@ -147,7 +148,7 @@ impl Registry {
                 tracing::error!(webhook = %w.id, "webhook not applied: a config destination has its name");
                 continue;
             }
-            let (route, destination) = match w.compile(now) {
+            let (own_routes, destination) = match w.compile(now) {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(webhook = %w.id, "webhook not applied: {e}");
@@ -162,7 +163,7 @@ impl Registry {
                     self.dispatcher.cancel(&w.id, &reason);
                 }
             } else {
-                routes.push(route);
+                routes.extend(own_routes);
                 next_expiry = next_expiry.into_iter().chain(w.next_expiry(now)).min();
                 let result = match before {
                     None if !self.dispatcher.has(&w.id) => self.dispatcher.add(&w.id, &destination),
@@ -307,14 +308,15 @@ impl Registry {
     /// job once it is durable and queued.
     pub async fn test(&self, id: &str, t: EventType) -> Result<Job, Error> {
         let w = self.get(id)?;
-        let (route, _) = w
-            .compile(now_ms())
-            .map_err(|e| StoreError::Io(e.to_string()))?;
         let now = now_ms();
+        let (routes, _) = w.compile(now).map_err(StoreError::Io)?;
         let event = super::sample_event(t, now);
         let target = Target {
             destination: w.id.clone(),
-            transform: route.transform,
+            transform: routes
+                .first()
+                .map(|r| r.transform.clone())
+                .unwrap_or_default(),
         };
         let store = self.store.clone();
         let jobs = crate::outbox::jobs_for(&event, &[target], now, &mut || store.next_id())?;

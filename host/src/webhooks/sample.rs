@@ -1,5 +1,5 @@
 //! Sample events for `POST /v1/webhooks/{id}/test`: one per event type,
-//! shaped like a real one, marked `extra.test = true` and from the
+//! shaped like a real one, marked `extra.test = "true"` and from the
 //! provider `switchboard`, so a receiver can tell them from real traffic.
 
 use crate::event::{
@@ -59,7 +59,8 @@ pub fn sample_event(t: EventType, now: i64) -> Event {
         }),
     };
     let mut extra = serde_json::Map::new();
-    extra.insert("test".into(), true.into());
+    // Extra values are strings (docs/event.schema.json).
+    extra.insert("test".into(), "true".into());
     extra.insert("event_type".into(), t.name.into());
     Event {
         id: Event::stable_id("switchboard", &provider_event_id),

@@ -38,6 +38,11 @@ pub(super) async fn watch(nats: Arc<Nats>, tx: UnboundedSender<()>) {
     loop {
         match nats.webhooks.watch_all().await {
             Ok(mut changes) => {
+                // Whatever changed before the watch began (since start-up
+                // read the records, or while it was broken) is read now.
+                if tx.send(()).is_err() {
+                    return;
+                }
                 while let Some(change) = changes.next().await {
                     if change.is_ok() && tx.send(()).is_err() {
                         return;
