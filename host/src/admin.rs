@@ -122,7 +122,10 @@ impl Admin {
                 .headers()
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
+                // The scheme's name is case-insensitive (RFC 9110 §11.1).
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, token)| token.trim());
             let ok = given.is_some_and(|g| {
                 use subtle::ConstantTimeEq as _;
                 bool::from(g.as_bytes().ct_eq(token.as_bytes()))

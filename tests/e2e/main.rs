@@ -15,6 +15,7 @@ mod ingress;
 mod isolation;
 mod kit;
 mod logs;
+mod openapi;
 mod operate;
 mod providers;
 mod reliability;

@@ -84,7 +84,12 @@ impl Admin {
             (_, [] | [_] | [_, "secret" | "test"]) => {
                 return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here");
             }
-            _ => return error(StatusCode::NOT_FOUND, "no such webhooks endpoint"),
+            _ => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "no such admin endpoint (see README: Admin API)",
+                );
+            }
         };
         match result {
             Ok(r) => r,
