@@ -50,7 +50,12 @@ pub struct Admin {
     pub webhooks: Arc<crate::webhooks::Registry>,
 }
 
-pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    admin: Arc<Admin>,
+    tls: Option<Arc<crate::tls::Certs>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let stream = tokio::select! {
             a = listener.accept() => match a {
@@ -64,16 +69,32 @@ pub async fn serve(listener: TcpListener, admin: Arc<Admin>, mut shutdown: watch
             _ = shutdown.changed() => break,
         };
         let admin = admin.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let admin = admin.clone();
-                async move { Ok::<_, Infallible>(admin.handle(req).await) }
-            });
-            let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let Some(tls) = tls else {
+                return connection(admin, stream).await;
+            };
+            let handshake = tls.acceptor().accept(stream);
+            match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
+                Ok(Ok(stream)) => connection(admin, stream).await,
+                Ok(Err(e)) => tracing::debug!("admin TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!("admin TLS handshake timed out"),
+            }
         });
     }
+}
+
+async fn connection<S>(admin: Arc<Admin>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let admin = admin.clone();
+        async move { Ok::<_, Infallible>(admin.handle(req).await) }
+    });
+    let _ = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
 }
 
 type Reply = Response<Full<Bytes>>;

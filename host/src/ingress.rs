@@ -29,6 +29,8 @@ pub struct Ingress {
     /// The routing table in force (swapped by a reload).
     pub router: Arc<crate::mount::Mounts>,
     pub pipeline: Arc<Pipeline>,
+    /// The certificate in force when the listener speaks HTTPS.
+    pub tls: Option<Arc<crate::tls::Certs>>,
 }
 
 /// Accepts connections until `shutdown` flips, then lets in-flight
@@ -59,25 +61,19 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let ingress = ingress.clone();
-        let header_timeout = ingress.config.header_timeout;
-        let mut shutdown = shutdown.clone();
+        let shutdown = shutdown.clone();
         conns.spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| {
-                let ingress = ingress.clone();
-                async move { Ok::<_, Infallible>(ingress.handle(req, remote).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+            let Some(tls) = ingress.tls.clone() else {
+                return ingress.connection(stream, remote, shutdown).await;
+            };
+            // The handshake counts against the header time: a client that
+            // stalls in it is cut off like one that stalls in its headers.
+            let handshake = tls.acceptor().accept(stream);
+            match tokio::time::timeout(ingress.config.header_timeout, handshake).await {
+                Ok(Ok(stream)) => ingress.connection(stream, remote, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
+                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
             }
         });
         while conns.try_join_next().is_some() {}
@@ -86,6 +82,36 @@ pub async fn serve(
 }
 
 type Body = Full<Bytes>;
+
+impl Ingress {
+    /// Serves one connection (plain or TLS) until it closes or shutdown.
+    async fn connection<S>(
+        self: Arc<Self>,
+        stream: S,
+        remote: SocketAddr,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let header_timeout = self.config.header_timeout;
+        let service = service_fn(move |req| {
+            let ingress = self.clone();
+            async move { Ok::<_, Infallible>(ingress.handle(req, remote).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+}
 
 fn respond(
     status: u16,
@@ -211,7 +237,8 @@ impl Ingress {
     }
 
     /// The URL as the provider called it: the configured public base (the
-    /// proxy's view) or `http://` + `Host`, then the path and query as sent.
+    /// proxy's view) or `http(s)://` + `Host` (https when this listener
+    /// speaks TLS), then the path and query as sent.
     fn public_url<B>(&self, req: &Request<B>) -> String {
         let path_and_query = req
             .uri()
@@ -227,7 +254,8 @@ impl Ingress {
                     .and_then(|h| h.to_str().ok())
                     .map(str::to_owned)
                     .unwrap_or_else(|| self.config.listen.to_string());
-                format!("http://{host}{path_and_query}")
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://{host}{path_and_query}")
             }
         }
     }

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod server;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod webhooks;
 
 /// Route patterns are shared with the plugin SDK, so a plugin's own tests

@@ -27,6 +27,9 @@ pub struct Metrics {
     backlog: Family<Labels, Gauge>,
     oldest_job_age: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     store_bytes: Gauge,
+    store_errors: Counter,
+    breaker_open: Family<Labels, Gauge>,
+    unprotected_mounts: Gauge,
     /// Requests by plugin and status, for the admin API and dashboard.
     per_plugin: Mutex<BTreeMap<(String, u16), u64>>,
 }
@@ -100,8 +103,29 @@ impl Default for Metrics {
             "Size of the store on disk",
             store_bytes.clone(),
         );
+        let store_errors = Counter::default();
+        registry.register(
+            "store_errors",
+            "Store writes that failed (a callback answered 503, a delivery result not recorded)",
+            store_errors.clone(),
+        );
+        let breaker_open = Family::default();
+        registry.register(
+            "breaker_open",
+            "1 while a destination's circuit breaker is open or half-open",
+            breaker_open.clone(),
+        );
+        let unprotected_mounts = Gauge::default();
+        registry.register(
+            "unprotected_mounts",
+            "Mounts of providers that do not sign their callbacks and have no protection configured",
+            unprotected_mounts.clone(),
+        );
         Self {
             registry,
+            store_errors,
+            breaker_open,
+            unprotected_mounts,
             requests,
             plugin_calls,
             plugin_failures,
@@ -118,6 +142,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    pub fn store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    pub fn set_unprotected_mounts(&self, n: usize) {
+        self.unprotected_mounts.set(n as i64);
+    }
+
     pub fn request(&self, plugin: &str, route: &str, status: u16) {
         self.requests
             .get_or_create(&vec![
@@ -206,6 +238,10 @@ impl Metrics {
                 .oldest_created_at
                 .map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
             self.oldest_job_age.get_or_create(&labels).set(age);
+            let open = d.breaker != crate::dispatch::control::BreakerState::Closed;
+            self.breaker_open
+                .get_or_create(&labels)
+                .set(i64::from(open));
         }
         if let Some(b) = store_bytes {
             self.store_bytes.set(b as i64);

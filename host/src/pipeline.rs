@@ -113,6 +113,7 @@ impl Pipeline {
             // The store could not keep it: say so, so the provider retries.
             Err(e) => {
                 span.in_scope(|| tracing::error!("not acknowledged, store failed: {e}"));
+                self.metrics.store_error();
                 Reply::text(503, "temporarily unable to store the callback; retry later")
             }
         };

@@ -97,7 +97,12 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
         .sum::<usize>();
     tracing::info!(%addr, plugins = router.plugins().len(), routes, "switchboard listening");
     // Tests and scripts read the bound address (port 0) from this line.
-    println!("switchboard listening on http://{addr}");
+    let scheme = if config.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    println!("switchboard listening on {scheme}://{addr}");
 
     let webhooks = webhooks::Registry::new(
         hooks,
@@ -122,11 +127,38 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
         Duration::from_secs(1),
         stop_rx.clone(),
     ));
-    tokio::spawn(reload_on_sighup(reloader.clone()));
+    // The pairs were checked with the config; a file changed since is
+    // reported here the same way.
+    let tls_err = |key: &str, e: crate::tls::TlsError| ConfigError {
+        file: config.file.display().to_string(),
+        key: format!("{key}.{}", e.key),
+        reason: e.to_string(),
+    };
+    let mut certs = Vec::new();
+    let server_tls = match &config.server.tls {
+        None => None,
+        Some(files) => Some(
+            crate::tls::Certs::load("server.tls", files.clone())
+                .map_err(|e| tls_err("server.tls", e))?,
+        ),
+    };
+    let admin_tls = match config.admin.as_ref().and_then(|a| a.tls.as_ref()) {
+        None => None,
+        Some(files) => Some(
+            crate::tls::Certs::load("admin.tls", files.clone())
+                .map_err(|e| tls_err("admin.tls", e))?,
+        ),
+    };
+    for c in server_tls.iter().chain(&admin_tls) {
+        certs.push(c.clone());
+        tokio::spawn(c.clone().watch(Duration::from_secs(1), stop_rx.clone()));
+    }
+    tokio::spawn(reload_on_sighup(reloader.clone(), certs));
     let ingress = Arc::new(Ingress {
         config: config.server.clone(),
         router: mounts.clone(),
         pipeline: pipeline.clone(),
+        tls: server_tls,
     });
     let server = tokio::spawn(ingress::serve(listener, ingress, stop_rx.clone()));
     if let Some(admin) = &config.admin {
@@ -137,7 +169,8 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
             })?;
         let addr = listener.local_addr().map_err(anyhow::Error::from)?;
         tracing::info!(%addr, "admin API listening");
-        println!("switchboard admin on http://{addr}");
+        let scheme = if admin.tls.is_some() { "https" } else { "http" };
+        println!("switchboard admin on {scheme}://{addr}");
         let api = Arc::new(crate::admin::Admin {
             dispatcher: dispatcher.clone(),
             store: store.clone(),
@@ -148,7 +181,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
             pipeline: pipeline.clone(),
             webhooks: webhooks.clone(),
         });
-        tokio::spawn(crate::admin::serve(listener, api, stop_rx));
+        tokio::spawn(crate::admin::serve(listener, api, admin_tls, stop_rx));
     }
     wait_for_signal().await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
@@ -202,14 +235,18 @@ async fn retention(store: Arc<dyn Store>, keep: Duration, mut stop: watch::Recei
     }
 }
 
-/// `kill -HUP` reloads the plugin directory.
-async fn reload_on_sighup(reloader: Arc<Reloader>) {
+/// `kill -HUP` reloads the config, the plugin directory and the listeners'
+/// certificates.
+async fn reload_on_sighup(reloader: Arc<Reloader>, certs: Vec<Arc<crate::tls::Certs>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        tracing::info!("SIGHUP: reloading the config and plugins");
+        tracing::info!("SIGHUP: reloading the config, plugins and certificates");
+        for c in &certs {
+            c.reload(true);
+        }
         reloader.reload().await;
     }
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod alerts;
 mod cluster;
 mod crash;
 mod dashboard;
@@ -11,6 +12,7 @@ mod delivery;
 mod forwarding;
 mod fuzz;
 mod hostile;
+mod https;
 mod ingress;
 mod isolation;
 mod kit;

@@ -118,7 +118,10 @@ impl Router {
         std::thread::spawn(move || {
             let mut addr = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("switchboard listening on http://") {
+                if let Some(a) = line
+                    .strip_prefix("switchboard listening on http://")
+                    .or_else(|| line.strip_prefix("switchboard listening on https://"))
+                {
                     addr = a.parse::<SocketAddr>().ok();
                 }
                 if let Some(a) = line.strip_prefix("switchboard admin on http://") {
@@ -275,7 +278,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn parse(buf: &[u8]) -> Reply {
+    pub fn parse(buf: &[u8]) -> Reply {
         let text = String::from_utf8_lossy(buf);
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.lines();

@@ -51,6 +51,7 @@ pub struct Config {
 pub struct AdminConfig {
     pub listen: SocketAddr,
     pub token: Option<String>,
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub struct Server {
     pub body_timeout: Duration,
     pub max_connections: usize,
     pub quarantine_reply: QuarantineReply,
+    /// HTTPS instead of HTTP (`[server.tls]`).
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 /// What a provider hears when its callback is kept but the plugin failed.
@@ -169,7 +172,9 @@ impl Config {
             if p.is_absolute() { p } else { base.join(p) }
         };
 
-        let server = resolve::server(&err, raw.server, overrides.listen)?;
+        let server_tls = tls(&err, "server.tls", raw.server.tls.as_ref(), &rel)?;
+        let mut server = resolve::server(&err, raw.server, overrides.listen)?;
+        server.tls = server_tls;
 
         let jetstream = store::resolve(&err, &raw.store)?;
         let data_dir = match &overrides.data_dir {
@@ -264,7 +269,8 @@ impl Config {
                         format!("required when the admin API listens on {listen} (not loopback)"),
                     ));
                 }
-                Some(AdminConfig { listen, token })
+                let tls = tls(&err, "admin.tls", raw.admin.tls.as_ref(), &rel)?;
+                Some(AdminConfig { listen, token, tls })
             }
         };
 
@@ -366,6 +372,29 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A listener's `tls` table: both files resolved, read and checked now,
+/// so a bad pair stops start-up (and `check`) with the file and reason.
+fn tls(
+    err: &impl Fn(&str, String) -> ConfigError,
+    key: &str,
+    raw: Option<&raw::Tls>,
+    rel: &impl Fn(&str) -> PathBuf,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    let Some(t) = raw else { return Ok(None) };
+    let path = |which: &str, v: &raw::Value| {
+        resolve_value(v.clone())
+            .map(|p| rel(&p))
+            .map_err(|r| err(&format!("{key}.{which}"), r))
+    };
+    let files = crate::tls::TlsFiles {
+        cert: path("cert", &t.cert)?,
+        key: path("key", &t.key)?,
+    };
+    crate::tls::server_config(&files)
+        .map_err(|e| err(&format!("{key}.{}", e.key), e.to_string()))?;
+    Ok(Some(files))
 }
 
 fn duration(

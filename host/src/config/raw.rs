@@ -39,6 +39,15 @@ pub struct Server {
     pub body_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub quarantine_reply: Option<String>,
+    pub tls: Option<Tls>,
+}
+
+/// `[server.tls]` / `[admin.tls]`: PEM files, relative to the config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub cert: Value,
+    pub key: Value,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +56,7 @@ pub struct Admin {
     /// `host:port`, or `"off"`.
     pub listen: Option<String>,
     pub token: Option<Value>,
+    pub tls: Option<Tls>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -342,6 +342,7 @@ pub(super) fn server(
         )?,
         max_connections: s.max_connections.unwrap_or(10_000),
         quarantine_reply,
+        tls: None,
     })
 }
 

@@ -139,6 +139,7 @@ impl Actor {
         self.metrics.delivery(&self.name, "cancelled");
         if let Err(e) = self.store.bury_job(&job) {
             tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record cancelled job: {e}");
+            self.metrics.store_error();
         }
     }
 
@@ -334,6 +335,7 @@ impl Actor {
                 tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
                 if let Err(e) = self.store.set_disabled(&self.name, Some(&why)) {
                     tracing::error!(destination = %self.name, "cannot record disabled state: {e}");
+                    self.metrics.store_error();
                 }
                 self.disabled = Some(why);
                 return self.requeue_head(job);
@@ -366,6 +368,7 @@ impl Actor {
         };
         if let Err(e) = result {
             tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record delivery result: {e}");
+            self.metrics.store_error();
         }
         // The lane moves on to its next job.
         if let Some(lane) = self.lanes.get_mut(&job.lane) {
@@ -386,6 +389,7 @@ impl Actor {
     fn requeue_head(&mut self, job: Job) {
         if let Err(e) = self.store.retry_job(&job) {
             tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "cannot record retry: {e}");
+            self.metrics.store_error();
         }
         if let Some(front) = self.lanes.get_mut(&job.lane).and_then(|l| l.front_mut()) {
             *front = job.clone();
