@@ -326,6 +326,9 @@ impl Admin {
                     "path": m.plugin.path,
                     "routes": routes,
                     "requests": requests,
+                    "verifies": m.verifies(),
+                    "protected": m.settings.protect.is_some(),
+                    "unprotected": m.unprotected(),
                 })
             })
             .collect()

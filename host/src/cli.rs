@@ -45,6 +45,10 @@ pub enum Command {
     },
     /// Validate the config and load its plugins, then exit (0 = fine, 2 = bad config).
     Check {
+        /// Also fail (exit 1) when a mount accepts callbacks from anyone: its
+        /// provider does not sign and no protection is configured.
+        #[arg(long)]
+        strict: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -249,25 +253,38 @@ pub fn run(cli: Cli) -> i32 {
             PluginCommand::New(args) => plugin_new::run(&args),
             PluginCommand::Test(args) => plugin_test::run(&args),
         },
-        Command::Check { target } => target.load().and_then(|config| {
+        Command::Check { strict, target } => target.load().and_then(|config| {
             let (_, router) = server::prepare(&config)?;
             for m in router.plugins() {
                 let routes: Vec<_> = m.plugin.routes.iter().map(|r| r.as_str()).collect();
                 println!(
-                    "plugin {} {} ({}): {}",
+                    "plugin {} {} ({}): {}{}",
                     m.name(),
                     m.plugin.info.version,
                     m.plugin.path.display(),
-                    routes.join(" ")
+                    routes.join(" "),
+                    if m.unprotected() {
+                        " [unprotected]"
+                    } else {
+                        ""
+                    }
                 );
             }
+            let open = crate::mount::warn_unprotected(&router);
             println!(
-                "{}: ok ({} plugins, {} destinations, {} routes)",
+                "{}: ok ({} plugins, {} destinations, {} routes, {} unprotected mounts)",
                 config.file.display(),
                 router.plugins().len(),
                 config.destinations.len(),
-                config.routes.len()
+                config.routes.len(),
+                open.len()
             );
+            if strict && !open.is_empty() {
+                return Err(StartError::Other(anyhow::anyhow!(
+                    "--strict: unprotected mounts: {} (set [plugins.<name>.protect])",
+                    open.join(", ")
+                )));
+            }
             Ok(())
         }),
     };

@@ -182,6 +182,42 @@ pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
     })
 }
 
+impl Mounted {
+    /// Whether its plugin verifies who sent a callback. The contract has no
+    /// flag for it; the convention (README "Write a plugin") is that a
+    /// plugin that checks signatures requires its verification material as
+    /// a config key (Twilio's auth token, Telnyx's public key, SNS's
+    /// topics), and one with no required key checks nothing.
+    pub fn verifies(&self) -> bool {
+        self.plugin.info.config_keys.iter().any(|k| k.required)
+    }
+
+    /// Open to anyone who knows its URL: no signature, no protection.
+    pub fn unprotected(&self) -> bool {
+        !self.verifies() && self.settings.protect.is_none()
+    }
+}
+
+/// Warns about each unprotected mount (start-up and every reload) and
+/// returns their names.
+pub fn warn_unprotected(router: &Router) -> Vec<String> {
+    let names: Vec<String> = router
+        .plugins()
+        .iter()
+        .filter(|m| m.unprotected())
+        .map(|m| m.name().to_owned())
+        .collect();
+    for name in &names {
+        tracing::warn!(
+            plugin = %name,
+            "mount `{name}` accepts callbacks from anyone: its provider does not sign them and no \
+             [plugins.{name}.protect] is set (token, basic_auth or allow_ips; README \
+             \"Protecting unsigned providers\")"
+        );
+    }
+    names
+}
+
 /// Pairs plugins with their config and builds the router.
 pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
     Router::from_mounted(plugins.into_iter().map(|p| mounted(config, p)).collect())

@@ -53,6 +53,7 @@ pub struct Reloader {
     mounts: Arc<Mounts>,
     pipeline: Arc<Pipeline>,
     dispatcher: Arc<Dispatcher>,
+    metrics: Arc<crate::metrics::Metrics>,
     /// One reload at a time.
     busy: tokio::sync::Mutex<()>,
 }
@@ -65,6 +66,7 @@ pub struct Parts {
     pub mounts: Arc<Mounts>,
     pub pipeline: Arc<Pipeline>,
     pub dispatcher: Arc<Dispatcher>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Reloader {
@@ -76,6 +78,7 @@ impl Reloader {
             mounts: p.mounts,
             pipeline: p.pipeline,
             dispatcher: p.dispatcher,
+            metrics: p.metrics,
             busy: tokio::sync::Mutex::new(()),
         })
     }
@@ -217,7 +220,10 @@ impl Reloader {
                 report.removed.push(m.name().to_owned());
             }
         }
-        self.mounts.replace(Router::from_mounted(next));
+        let router = Router::from_mounted(next);
+        self.metrics
+            .set_unprotected_mounts(mount::warn_unprotected(&router).len());
+        self.mounts.replace(router);
         report
     }
 }

@@ -63,6 +63,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     let (runtime, router) = prepare(&config)?;
     let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("store: {e}"))?;
     let metrics = Arc::new(Metrics::default());
+    metrics.set_unprotected_mounts(mount::warn_unprotected(&router).len());
     let (stop_tx, stop_rx) = watch::channel(false);
     // Webhooks made through the admin API run beside the config's
     // destinations and routes, from the start (their pending jobs resume).
@@ -121,6 +122,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
         mounts: mounts.clone(),
         pipeline: pipeline.clone(),
         dispatcher: dispatcher.clone(),
+        metrics: metrics.clone(),
     });
     tokio::spawn(reload::watch(
         reloader.clone(),

@@ -96,6 +96,18 @@ fn dashboard_shows_providers_events_destinations_and_dead_letters() {
         providers.contains("data-status=\"403\""),
         "twilio's refused callback"
     );
+    // The mounts anyone can post to are named: unsigned providers without
+    // protection (here infobip, kannel and sinch), not the signed ones.
+    let warn_start = providers
+        .find("id=\"unprotected\"")
+        .unwrap_or_else(|| panic!("no unprotected-mount warning:\n{providers}"));
+    let warning =
+        &providers[warn_start..providers[warn_start..].find("</div>").unwrap() + warn_start];
+    assert!(warning.contains("data-count=\"3\""), "{warning}");
+    assert!(
+        warning.contains("Unprotected: infobip, kannel, sinch "),
+        "{warning}"
+    );
 
     // Recent events: newest first, with provider, type, state or text, message id.
     let events = section("events");

@@ -152,3 +152,103 @@ fn readme_curl_example_works_on_the_default_config() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The unsigned providers of the default config, each mounted without
+/// protection (config.toml only shows the protect tables commented out).
+const UNSIGNED: [&str; 13] = [
+    "able-mobile",
+    "capitole-mobile",
+    "infobip",
+    "kannel",
+    "kudosity",
+    "mstat",
+    "sinch",
+    "smsala",
+    "smsgateway24",
+    "smsglobal",
+    "smstraffic",
+    "textme",
+    "vonage",
+];
+
+#[test]
+fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = std::fs::read_to_string(root().join("config.toml"))
+        .unwrap()
+        .replace(
+            "plugin_dir = \"dist/plugins\"",
+            &format!("plugin_dir = \"{}\"", root().join("dist/plugins").display()),
+        );
+    std::fs::write(dir.path().join("config.toml"), &cfg).unwrap();
+    let router = Router::spawn(dir.path());
+    let log = router.log();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("accepts callbacks from anyone"))
+        .collect();
+    assert_eq!(warned.len(), UNSIGNED.len(), "{}", warned.join("\n"));
+    for name in UNSIGNED {
+        assert!(
+            warned
+                .iter()
+                .any(|l| l.contains(&format!("mount `{name}`"))),
+            "no warning for {name}:\n{log}"
+        );
+    }
+    for signed in ["twilio", "plivo", "telnyx", "aws-sns", "mysmsgate"] {
+        assert!(
+            !log.contains(&format!("mount `{signed}`")),
+            "{signed} warned"
+        );
+    }
+    let metrics = router.admin_call("GET", "/metrics").body;
+    assert!(
+        metrics.contains(&format!(
+            "switchboard_unprotected_mounts {}",
+            UNSIGNED.len()
+        )),
+        "{metrics}"
+    );
+    let plugins: serde_json::Value =
+        serde_json::from_str(&router.admin_call("GET", "/v1/plugins").body).unwrap();
+    for p in plugins.as_array().unwrap() {
+        let name = p["name"].as_str().unwrap();
+        assert_eq!(p["unprotected"], UNSIGNED.contains(&name), "{p:#}");
+    }
+
+    // `check` says so; `check --strict` fails on it, until every such
+    // mount has a protection.
+    let strict = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["check", "--strict", "--config"])
+            .arg(dir.join("config.toml"))
+            .output()
+            .unwrap()
+    };
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("13 unprotected mounts") && out.contains("smsglobal"),
+        "{out}"
+    );
+    let out = strict(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("unprotected mounts") && err.contains("kudosity"),
+        "{err}"
+    );
+    let protected: String = UNSIGNED
+        .iter()
+        .map(|n| format!("\n[plugins.{n}.protect]\nallow_ips = [\"203.0.113.0/24\"]\n"))
+        .collect();
+    std::fs::write(dir.path().join("config.toml"), format!("{cfg}{protected}")).unwrap();
+    let out = strict(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
