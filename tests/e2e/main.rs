@@ -19,6 +19,7 @@ mod kit;
 mod logs;
 mod openapi;
 mod operate;
+mod package;
 mod providers;
 mod reliability;
 mod reload;
