@@ -150,7 +150,10 @@ impl Plugin {
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.max_memory_bytes)
-                .instances(8)
+                // A Rust plugin is a handful of core instances; a component
+                // made by componentize-py (CPython) or componentize-js
+                // (StarlingMonkey) is 14-30, WASI adapters included.
+                .instances(64)
                 .trap_on_grow_failure(true)
                 .build(),
             plugin: self.info.name.clone(),
@@ -158,7 +161,7 @@ impl Plugin {
             log_budget: limits.max_log_bytes,
             grace_ticks: 0,
         };
-        let mut store = Store::new(self.runtime.engine(), state);
+        let mut store = Store::new(self.pre.instance_pre().engine(), state);
         store.limiter(|s| &mut s.limits);
         let ticks = limits.timeout.as_millis().div_ceil(TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);

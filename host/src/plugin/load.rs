@@ -44,71 +44,60 @@ pub enum LoadError {
     Invalid { path: PathBuf, reason: String },
 }
 
-/// The shared wasmtime machinery: engine, linker and the epoch ticker.
+/// The shared wasmtime machinery: engines, linkers and the epoch ticker.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<CallState>,
+    /// For small components (Rust plugins): no copy-on-write, dirty pages
+    /// reset by `pagemap_scan`, ~9 µs per fresh instance.
+    small: (Engine, Linker<CallState>),
+    /// For big ones (Python, JavaScript: a runtime's heap snapshot of
+    /// 10+ MiB as initial memory): copy-on-write images, so an instance
+    /// maps that memory instead of copying it (~8 ms a call copied).
+    big: (Engine, Linker<CallState>),
     cache_dir: Option<PathBuf>,
     pub(super) limits: Limits,
 }
 
-impl Runtime {
-    pub(super) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-}
+/// A component file above this size runs on the big components' engine.
+/// Rust plugins are 0.1-1 MiB; componentize-py and componentize-js ones
+/// 8-20 MiB.
+pub const BIG_COMPONENT_BYTES: usize = 4 << 20;
 
 impl Runtime {
-    /// Builds the engine with the pooling allocator (and `pagemap_scan`
-    /// where the kernel has it, which cut a fresh-instance call from ~29 µs
-    /// to ~9 µs here), starts the epoch ticker, and links WASI with nothing
-    /// granted (and frozen clocks whose timers are due at once, see
-    /// `clocks.rs`) plus the `host` interface.
+    /// Builds both engines (`engine`) and starts the epoch ticker.
     pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        config.max_wasm_stack(limits.max_stack_bytes);
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(limits.pool_instances)
-            .total_memories(limits.pool_instances * 2)
-            .total_tables(limits.pool_instances * 4)
-            .total_core_instances(limits.pool_instances * 4)
-            .max_memory_size(limits.max_memory_bytes);
-        if PoolingAllocationConfig::is_pagemap_scan_available() {
-            pool.pagemap_scan(Enabled::Yes)
-                .linear_memory_keep_resident(512 << 10)
-                .table_keep_resident(256 << 10);
-            config.memory_init_cow(false);
-        }
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
-
-        let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
-        super::clocks::link_frozen_monotonic_clock(&mut linker)
-            .map_err(|e| anyhow::anyhow!("linking the frozen clock: {e}"))?;
-        Provider::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(|e| anyhow::anyhow!("linking host interface: {e}"))?;
-
+        let small = engine(&limits, false)?;
+        let big = engine(&limits, true)?;
         // The ticker is an OS thread: a tokio task would starve under load
         // and let a looping plugin run past its deadline.
-        let weak = engine.weak();
+        let weak = [small.0.weak(), big.0.weak()];
         std::thread::Builder::new()
             .name("epoch-ticker".into())
             .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
+                loop {
+                    let live: Vec<Engine> = weak.iter().filter_map(|w| w.upgrade()).collect();
+                    if live.is_empty() {
+                        return;
+                    }
+                    for e in live {
+                        e.increment_epoch();
+                    }
                     std::thread::sleep(TICK);
                 }
             })?;
         Ok(Arc::new(Self {
-            engine,
-            linker,
+            small,
+            big,
             cache_dir,
             limits,
         }))
+    }
+
+    fn pick(&self, bytes: &[u8]) -> &(Engine, Linker<CallState>) {
+        if bytes.len() > BIG_COMPONENT_BYTES {
+            &self.big
+        } else {
+            &self.small
+        }
     }
 
     /// Loads one `.wasm`: compile (or reuse the cached artifact), check the
@@ -118,10 +107,10 @@ impl Runtime {
             path: path.into(),
             source,
         })?;
-        let component = self.compile(path, &bytes)?;
-        check_contract(&self.engine, &component, path)?;
-        let pre = self
-            .linker
+        let (engine, linker) = self.pick(&bytes);
+        let component = self.compile(engine, path, &bytes)?;
+        check_contract(engine, &component, path)?;
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link {
                 path: path.into(),
@@ -151,18 +140,18 @@ impl Runtime {
         Ok(plugin)
     }
 
-    fn compile(&self, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
+    fn compile(&self, engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Component, LoadError> {
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
             path: path.into(),
             reason: format!("{e:#}"),
         };
         let Some(dir) = &self.cache_dir else {
-            return Component::new(&self.engine, bytes).map_err(compile_err);
+            return Component::new(engine, bytes).map_err(compile_err);
         };
         // Keyed by content and by engine compatibility (wasmtime version and
         // settings), so a stale artifact is never loaded.
         let mut h = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
+        engine.precompile_compatibility_hash().hash(&mut h);
         let key = format!(
             "{}-{:016x}.cwasm",
             hex::encode(&Sha256::digest(bytes)[..16]),
@@ -172,22 +161,19 @@ impl Runtime {
         if cached.exists() {
             // SAFETY: the file was written by `precompile_component` of an
             // engine with the same compatibility hash, into our own cache.
-            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+            match unsafe { Component::deserialize_file(engine, &cached) } {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::warn!(path = %cached.display(), "discarding unusable cached artifact: {e}")
                 }
             }
         }
-        let artifact = self
-            .engine
-            .precompile_component(bytes)
-            .map_err(compile_err)?;
+        let artifact = engine.precompile_component(bytes).map_err(compile_err)?;
         if let Err(e) = write_atomically(dir, &cached, &artifact) {
             tracing::warn!(path = %cached.display(), "cannot cache compiled plugin: {e}");
         }
         // SAFETY: `artifact` was produced just now by this engine.
-        unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(compile_err)
+        unsafe { Component::deserialize(engine, &artifact) }.map_err(compile_err)
     }
 }
 
@@ -196,6 +182,46 @@ fn write_atomically(dir: &Path, dest: &Path, data: &[u8]) -> std::io::Result<()>
     let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, dest)
+}
+
+/// One engine with the pooling allocator (and `pagemap_scan` where the
+/// kernel has it, which cut a fresh-instance call from ~29 µs to ~9 µs
+/// here), linked with WASI with nothing granted (and frozen clocks whose
+/// timers are due at once, see `clocks.rs`) plus the `host` interface.
+/// `cow`: initial memory mapped copy-on-write instead of copied.
+fn engine(limits: &Limits, cow: bool) -> anyhow::Result<(Engine, Linker<CallState>)> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    config.max_wasm_stack(limits.max_stack_bytes);
+    // Slots per running call: a Rust plugin takes ~4 core instances,
+    // 1-2 memories and tables; a Python or JavaScript one ~14-30 core
+    // instances (mostly adapters without memory). Slots are address
+    // space, reserved up front, not resident memory.
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(limits.pool_instances)
+        .total_memories(limits.pool_instances * 4)
+        .total_tables(limits.pool_instances * 8)
+        .total_core_instances(limits.pool_instances * 32)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(16)
+        .max_tables_per_component(32)
+        .max_memory_size(limits.max_memory_bytes);
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(512 << 10)
+            .table_keep_resident(256 << 10);
+    }
+    config.memory_init_cow(cow);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
+    let mut linker = Linker::<CallState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+    super::clocks::link_frozen_monotonic_clock(&mut linker)
+        .map_err(|e| anyhow::anyhow!("linking the frozen clock: {e}"))?;
+    Provider::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(|e| anyhow::anyhow!("linking host interface: {e}"))?;
+    Ok((engine, linker))
 }
 
 /// Refuses a component that does not export `switchboard:provider/plugin`
