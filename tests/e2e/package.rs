@@ -112,6 +112,17 @@ fn the_debian_package_installs_checks_and_serves_a_signed_callback() {
         );
         set(&mut config, "runtime", "cache_dir", &in_root(&cache));
     }
+    // The tests' shared compile cache instead: the Python and JavaScript
+    // plugins take seconds each to compile, and the other tests have.
+    set(
+        &mut config,
+        "runtime",
+        "cache_dir",
+        &crate::support::root()
+            .join("target/e2e-plugin-cache")
+            .display()
+            .to_string(),
+    );
     let mut events_file = None;
     let destinations = config
         .get_mut("destinations")
@@ -235,18 +246,13 @@ fn newest_deb() -> PathBuf {
     deb
 }
 
-/// The plugins `./dev` ships: every crate under plugins/ but the SDK.
+/// The plugins `./dev` ships: every provider plugin under plugins/, in
+/// whichever language.
 fn shipped_plugins() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root().join("plugins"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| {
-            e.path().join("Cargo.toml").is_file() && e.file_name().to_string_lossy() != "sdk"
-        })
-        .map(|e| format!("{}.wasm", e.file_name().to_string_lossy()))
-        .collect();
-    names.sort();
-    names
+    crate::providers::provider_plugins()
+        .into_iter()
+        .map(|p| format!("{p}.wasm"))
+        .collect()
 }
 
 fn run(cmd: &mut Command) {

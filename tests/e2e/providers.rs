@@ -13,14 +13,18 @@ use serde_json::Value;
 
 use crate::support::*;
 
-/// Provider plugins: every crate under `plugins/` except the SDK.
+/// Provider plugins: every plugin under `plugins/` (a Rust crate, a
+/// Python `app.py` or a JavaScript `plugin.js`) except the SDKs.
 pub fn provider_plugins() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(root().join("plugins"))
         .unwrap()
         .filter_map(|e| {
             let path = e.ok()?.path();
             let name = path.file_name()?.to_str()?.to_owned();
-            (path.join("Cargo.toml").exists() && name != "sdk").then_some(name)
+            let plugin = ["Cargo.toml", "app.py", "plugin.js"]
+                .iter()
+                .any(|marker| path.join(marker).exists());
+            (plugin && !name.starts_with("sdk")).then_some(name)
         })
         .collect();
     names.sort();
@@ -32,6 +36,10 @@ fn plugin_test(plugin: &str, files: &[PathBuf]) -> BTreeMap<String, Value> {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["plugin", "test", "--check"])
         .arg(wasm(plugin))
+        .env(
+            "SWITCHBOARD_CACHE_DIR",
+            root().join("target/e2e-plugin-cache"),
+        )
         .args(files)
         .output()
         .unwrap();
@@ -160,9 +168,13 @@ fn every_plugin_serves_its_fixtures_through_the_router() {
 
 #[test]
 fn every_plugin_loads_under_the_shipped_default_config() {
+    // The shipped config, with the tests' shared compile cache (the Python
+    // and JavaScript plugins take seconds each to compile).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.toml"), default_config()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["check", "--config"])
-        .arg(root().join("config.toml"))
+        .arg(dir.path().join("config.toml"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

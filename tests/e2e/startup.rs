@@ -117,12 +117,7 @@ fn readme_curl_example_works_on_the_default_config() {
     // absolute and the README's signed request sent with the Host the
     // signature was computed for (http://127.0.0.1:8080).
     let dir = tempfile::tempdir().unwrap();
-    let cfg = std::fs::read_to_string(root().join("config.toml"))
-        .unwrap()
-        .replace(
-            "plugin_dir = \"dist/plugins\"",
-            &format!("plugin_dir = \"{}\"", root().join("dist/plugins").display()),
-        );
+    let cfg = default_config();
     std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
     let router = Router::spawn(dir.path());
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
@@ -155,8 +150,9 @@ fn readme_curl_example_works_on_the_default_config() {
 
 /// The unsigned providers of the default config, each mounted without
 /// protection (config.toml only shows the protect tables commented out).
-const UNSIGNED: [&str; 13] = [
+const UNSIGNED: [&str; 14] = [
     "able-mobile",
+    "bandwidth",
     "capitole-mobile",
     "infobip",
     "kannel",
@@ -174,12 +170,7 @@ const UNSIGNED: [&str; 13] = [
 #[test]
 fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails_on_them() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = std::fs::read_to_string(root().join("config.toml"))
-        .unwrap()
-        .replace(
-            "plugin_dir = \"dist/plugins\"",
-            &format!("plugin_dir = \"{}\"", root().join("dist/plugins").display()),
-        );
+    let cfg = default_config();
     std::fs::write(dir.path().join("config.toml"), &cfg).unwrap();
     let router = Router::spawn(dir.path());
     let log = router.log();
@@ -196,7 +187,14 @@ fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails
             "no warning for {name}:\n{log}"
         );
     }
-    for signed in ["twilio", "plivo", "telnyx", "aws-sns", "mysmsgate"] {
+    for signed in [
+        "twilio",
+        "plivo",
+        "telnyx",
+        "aws-sns",
+        "mysmsgate",
+        "messagebird",
+    ] {
         assert!(
             !log.contains(&format!("mount `{signed}`")),
             "{signed} warned"
@@ -229,7 +227,7 @@ fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails
     let (code, out) = check(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.contains("13 unprotected mounts") && out.contains("smsglobal"),
+        out.contains("14 unprotected mounts") && out.contains("smsglobal"),
         "{out}"
     );
     let out = strict(dir.path());

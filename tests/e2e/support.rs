@@ -58,6 +58,21 @@ pub fn config(plugins: &[&str], extra: &str) -> String {
     )
 }
 
+/// The shipped `config.toml` as is, but for its plugin directory (made
+/// absolute) and the tests' shared compile cache.
+pub fn default_config() -> String {
+    std::fs::read_to_string(root().join("config.toml"))
+        .unwrap()
+        .replace(
+            "plugin_dir = \"dist/plugins\"",
+            &format!(
+                "plugin_dir = \"{}\"\ncache_dir = \"{}\"",
+                root().join("dist/plugins").display(),
+                root().join("target/e2e-plugin-cache").display()
+            ),
+        )
+}
+
 /// A running router process; killed when dropped.
 pub struct Router {
     child: Option<Child>,

@@ -36,6 +36,10 @@ pub struct TestArgs {
     /// accepted with at least one event or action.
     #[arg(long)]
     pub check: bool,
+    /// Where compiled components are cached (a Python or JavaScript plugin
+    /// takes seconds to compile); default: none, compile every time.
+    #[arg(long, env = "SWITCHBOARD_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 fn fail(msg: impl std::fmt::Display) -> StartError {
@@ -72,7 +76,7 @@ fn config(args: &TestArgs) -> Result<Vec<(String, String)>, StartError> {
 }
 
 pub fn run(args: &TestArgs) -> Result<(), StartError> {
-    let runtime = Runtime::new(Limits::default(), None)?;
+    let runtime = Runtime::new(Limits::default(), args.cache_dir.clone())?;
     let plugin = runtime.load(&args.wasm).map_err(fail)?;
     let ctx = wit::Context {
         config: config(args)?,
