@@ -175,10 +175,11 @@ fn apply(
     }
     // The URL last: whether it is allowed depends on `allow_http` and
     // `allow_addresses`, whichever order they came in.
-    if o.contains_key("url") || o.contains_key("allow_http") || o.contains_key("allow_addresses") {
-        if let Err(e) = check_url(&w) {
-            problems.push(problem("url", e));
-        }
+    let url_inputs = ["url", "allow_http", "allow_addresses"];
+    if url_inputs.iter().any(|k| o.contains_key(*k))
+        && let Err(e) = check_url(&w)
+    {
+        problems.push(problem("url", e));
     }
     w.updated_at = now;
     if problems.is_empty() {

@@ -175,7 +175,8 @@ fn compiles_to_a_route_and_a_destination_named_by_its_id() {
     );
     // Seed 001: `status` applies to status events only, `campaign_id` to
     // status and inbound ones, `sender` to all.
-    let got: Vec<(Vec<String>, Vec<String>, Vec<String>, usize)> = routes
+    type Row = (Vec<String>, Vec<String>, Vec<String>, usize);
+    let got: Vec<Row> = routes
         .iter()
         .map(|r| {
             let f = &r.filter;
