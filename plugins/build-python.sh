@@ -2,6 +2,7 @@
 # Builds the Python provider plugins into WebAssembly components.
 #
 #   plugins/build-python.sh [--test] [--force] [NAME...]
+#   plugins/build-python.sh [--test] [--force] --dir PATH --out FILE.wasm
 #
 # A Python plugin is a directory plugins/NAME/ holding `app.py` (the marker:
 # the module componentize-py wraps; its `Plugin = switchboard_plugin.export(...)`
@@ -17,6 +18,11 @@
 # every fixture through the plugin with the naming convention checked
 # (`reject-*` refused, `ack-*` accepted, others accepted with events) and the
 # plugin's unit tests; each plugin ends with a `NAME: N passed, N failed` line.
+#
+# `--dir PATH --out FILE.wasm` builds the one plugin in PATH (anywhere, e.g.
+# one made by `switchboard plugin new --lang python` outside plugins/) into
+# FILE, with the same SDK and tools; `--test` then runs its fixtures and
+# unit tests the same way.
 #
 # Environment: OUT_DIR (default dist/plugins), PY_PLUGINS_VENV (default
 # target/pyenv-plugins), PYTHON (the interpreter making the venv, python3).
@@ -34,11 +40,22 @@ python=${PYTHON:-python3}
 test=0
 force=0
 names=()
-for arg in "$@"; do
+dir_arg=""
+out_arg=""
+while [ $# -gt 0 ]; do
+    arg=$1
+    shift
     case $arg in
         --test) test=1 ;;
         --force) force=1 ;;
-        -h | --help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --dir | --out)
+            [ $# -gt 0 ] || { echo "build-python.sh: $arg needs a value" >&2; exit 2; }
+            if [ "$arg" = --dir ]; then dir_arg=$1; else out_arg=$1; fi
+            shift
+            ;;
+        --dir=*) dir_arg=${arg#--dir=} ;;
+        --out=*) out_arg=${arg#--out=} ;;
+        -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "build-python.sh: unknown option $arg" >&2; exit 2 ;;
         *) names+=("$arg") ;;
     esac
@@ -71,6 +88,21 @@ ensure_bindings() {
     echo "$want" >"$stamp"
 }
 
+# One plugin anywhere (--dir PATH --out FILE): its directory and component
+# by absolute path, its name the directory's.
+declare -A plugin_dir=() plugin_wasm=()
+if [ -n "$dir_arg" ] || [ -n "$out_arg" ]; then
+    [ -n "$dir_arg" ] && [ -n "$out_arg" ] || { log "--dir and --out go together"; exit 2; }
+    [ ${#names[@]} -eq 0 ] || { log "--dir takes no NAME"; exit 2; }
+    [ -f "$dir_arg/app.py" ] || { log "$dir_arg/app.py not found"; exit 2; }
+    abs_dir=$(cd "$dir_arg" && pwd)
+    mkdir -p "$(dirname "$out_arg")"
+    abs_out=$(cd "$(dirname "$out_arg")" && pwd)/$(basename "$out_arg")
+    names=("$(basename "$abs_dir")")
+    plugin_dir[${names[0]}]=$abs_dir
+    plugin_wasm[${names[0]}]=$abs_out
+fi
+
 # Python plugins: plugins/*/app.py.
 if [ ${#names[@]} -eq 0 ]; then
     for app in "$root"/plugins/*/app.py; do
@@ -82,12 +114,15 @@ if [ ${#names[@]} -eq 0 ]; then
     exit 0
 fi
 for name in "${names[@]}"; do
+    [ -n "${plugin_dir[$name]:-}" ] && continue
     [ -f "$root/plugins/$name/app.py" ] || { log "plugins/$name/app.py not found"; exit 2; }
+    plugin_dir[$name]=$root/plugins/$name
+    plugin_wasm[$name]=$out_dir/$name.wasm
 done
 
 ensure_componentize_py
 ensure_bindings
-mkdir -p "$out_dir"
+[ -n "$dir_arg" ] || mkdir -p "$out_dir"
 
 # True when $1 is older than any source of plugin $2.
 stale() {
@@ -100,18 +135,19 @@ stale() {
 }
 
 for name in "${names[@]}"; do
-    dir=$root/plugins/$name
-    wasm=$out_dir/$name.wasm
+    dir=${plugin_dir[$name]}
+    wasm=${plugin_wasm[$name]}
     if [ "$force" = 0 ] && ! stale "$wasm" "$dir"; then
         log "$name.wasm is up to date"
         continue
     fi
-    log "componentize-py: plugins/$name -> ${wasm#"$root"/}"
+    log "componentize-py: ${dir#"$root"/} -> ${wasm#"$root"/}"
     # Componentize a staged copy: the plugin's modules without its tests,
     # fixtures and docs, and the SDK without its test harness (so neither is
     # in the component, and componentize-py's __pycache__ stays out of the
     # source tree).
     stage=$root/target/python-plugins/stage/$name
+    [ -z "$dir_arg" ] || stage=$root/target/python-plugins/stage/_dir-$name
     rm -rf "$stage"
     mkdir -p "$stage/app" "$stage/sdk"
     (cd "$dir" && find . -name '*.py' -not -name 'test_*.py' -not -path '*/__pycache__/*' \
@@ -132,7 +168,7 @@ if [ "$test" = 1 ]; then
     status=0
     for name in "${names[@]}"; do
         PYTHONPATH="$sdk:$bindings" PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" \
-            -m switchboard_plugin.testing --check --unit --quiet "$root/plugins/$name" || status=1
+            -m switchboard_plugin.testing --check --unit --quiet "${plugin_dir[$name]}" || status=1
     done
     exit $status
 fi

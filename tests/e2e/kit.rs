@@ -46,12 +46,69 @@ fn plugin_new_scaffolds_a_plugin_that_builds_tests_and_serves() {
     cargo(&dir, &["test", "--quiet"]);
     cargo(&dir, &["build", "--release", "--target", "wasm32-wasip2"]);
     let wasm = root().join("target/kit-scaffold/wasm32-wasip2/release/acme_sms.wasm");
+    checks_and_serves(&wasm, &dir);
+}
 
+/// `switchboard plugin new --lang LANG`, built and tested with the
+/// language's build script, as its "next" lines say.
+fn scaffold_in(lang: &str, script: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("acme-sms");
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["plugin", "new", "acme-sms", "--lang", lang, "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("/acmeSmsCallback") && stdout.contains(script),
+        "{stdout}"
+    );
+    let wasm = tmp.path().join("acme-sms.wasm");
+    let out = Command::new(root().join("plugins").join(script))
+        .arg("--test")
+        .arg("--dir")
+        .arg(&dir)
+        .arg("--out")
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    checks_and_serves(&wasm, &dir);
+}
+
+#[test]
+fn plugin_new_in_python_builds_tests_and_serves() {
+    scaffold_in("python", "build-python.sh");
+}
+
+#[test]
+fn plugin_new_in_javascript_builds_tests_and_serves() {
+    scaffold_in("javascript", "build-js.sh");
+}
+
+/// The scaffold's fixtures pass `plugin test --check`, and the component
+/// dropped into a router serves them.
+fn checks_and_serves(wasm: &std::path::Path, dir: &std::path::Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
         .args(["plugin", "test", "--check"])
-        .arg(&wasm)
+        .arg(wasm)
         .arg(dir.join("fixtures/delivered.http"))
         .arg(dir.join("fixtures/reject-missing-status.http"))
+        .env(
+            "SWITCHBOARD_CACHE_DIR",
+            root().join("target/e2e-plugin-cache"),
+        )
         .output()
         .unwrap();
     assert!(
@@ -67,7 +124,7 @@ fn plugin_new_scaffolds_a_plugin_that_builds_tests_and_serves() {
     let sink = Sink::start();
     let router_dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(router_dir.path().join("plugins")).unwrap();
-    std::fs::copy(&wasm, router_dir.path().join("plugins/acme-sms.wasm")).unwrap();
+    std::fs::copy(wasm, router_dir.path().join("plugins/acme-sms.wasm")).unwrap();
     std::fs::write(
         router_dir.path().join("config.toml"),
         config(&[], &http_destination(&sink.url())),
