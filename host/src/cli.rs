@@ -10,6 +10,7 @@ mod inspect;
 mod ops;
 mod plugin_new;
 mod plugin_test;
+pub use plugin_test::request as fixture_request;
 mod webhooks;
 
 use crate::admin::JobFilter;

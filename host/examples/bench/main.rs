@@ -32,6 +32,7 @@ mod compare;
 mod delivery;
 mod half;
 mod http;
+mod langs;
 mod load;
 mod perf;
 mod plugin;
@@ -71,7 +72,9 @@ pub(crate) fn phase() -> Duration {
         .unwrap_or(Duration::from_secs(5))
 }
 
-const DEFAULT: [&str; 6] = ["compare", "scale", "delivery", "plugin", "store", "cluster"];
+const DEFAULT: [&str; 7] = [
+    "compare", "scale", "delivery", "plugin", "langs", "store", "cluster",
+];
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -87,10 +90,10 @@ fn main() -> anyhow::Result<()> {
         None => None,
         Some(
             p @ ("http" | "compare" | "half" | "scale" | "delivery" | "plugin" | "perf" | "cluster"
-            | "soak" | "store"),
+            | "soak" | "store" | "langs"),
         ) => Some(p),
         Some(other) => anyhow::bail!(
-            "unknown part `{other}`: compare, scale, delivery, plugin, cluster, soak, store, http, perf, half (none: {DEFAULT:?})"
+            "unknown part `{other}`: compare, scale, delivery, plugin, langs, cluster, soak, store, http, perf, half (none: {DEFAULT:?})"
         ),
     };
     // A part run by the default run below prints no title of its own.
@@ -125,6 +128,7 @@ fn main() -> anyhow::Result<()> {
         Some("perf") => rt.block_on(perf::bench(&root, &args[2..]))?,
         Some("cluster") => rt.block_on(cluster::bench(&root))?,
         Some("soak") => rt.block_on(soak::bench(&root))?,
+        Some("langs") => langs::bench(&root)?,
         Some("store") => store::bench(&root, args.get(2).map(String::as_str))?,
         Some(_) => plugin::bench(&root)?,
     }

@@ -163,7 +163,9 @@ fn one(plugin: &crate::plugin::Plugin, ctx: &wit::Context, prefix: &str, path: &
 }
 
 /// The contract request for a fixture, as the router builds it.
-fn request(
+/// The request a fixture makes for `plugin` (its route found among the
+/// plugin's own), as the router would build it; also used by the bench.
+pub fn request(
     plugin: &crate::plugin::Plugin,
     fx: &Fixture,
     prefix: &str,
