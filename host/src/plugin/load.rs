@@ -114,7 +114,7 @@ impl Runtime {
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Link {
                 path: path.into(),
-                reason: format!("{e:#}"),
+                reason: link_reason(&e),
             })?;
         let pre = ProviderPre::new(pre).map_err(|e| LoadError::Link {
             path: path.into(),
@@ -174,6 +174,22 @@ impl Runtime {
         }
         // SAFETY: `artifact` was produced just now by this engine.
         unsafe { Component::deserialize(engine, &artifact) }.map_err(compile_err)
+    }
+}
+
+/// Why a component cannot be linked, with what the host does provide when
+/// it imports something else (a JavaScript component built with its HTTP
+/// features, say).
+fn link_reason(e: &wasmtime::Error) -> String {
+    let reason = format!("{e:#}");
+    if reason.contains("import") {
+        format!(
+            "{reason}; the host provides WASI 0.2 (cli, clocks, random, filesystem, sockets, \
+             io; nothing granted) and switchboard:provider/host only: build the plugin \
+             without other imports (componentize-js: --disable http fetch-event)"
+        )
+    } else {
+        reason
     }
 }
 
