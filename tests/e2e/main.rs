@@ -9,6 +9,7 @@ mod cluster;
 mod crash;
 mod dashboard;
 mod delivery;
+mod faults_lang;
 mod forwarding;
 mod fuzz;
 mod hostile;
