@@ -174,6 +174,8 @@ pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
         .get(plugin.name())
         .cloned()
         .unwrap_or_default();
+    let mut plugin = plugin;
+    plugin.memory_cap = mount_settings.max_memory_bytes;
     Arc::new(Mounted {
         plugin,
         context,

@@ -27,6 +27,8 @@ pub struct MountSettings {
     pub protect: Option<Protect>,
     /// Whether the host performs `confirm-subscription` actions.
     pub confirm_subscriptions: bool,
+    /// This plugin's memory cap, over `runtime.max_memory_mb`.
+    pub max_memory_bytes: Option<usize>,
 }
 
 impl Default for MountSettings {
@@ -34,6 +36,7 @@ impl Default for MountSettings {
         Self {
             protect: None,
             confirm_subscriptions: true,
+            max_memory_bytes: None,
         }
     }
 }

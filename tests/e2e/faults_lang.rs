@@ -58,3 +58,43 @@ fn a_python_plugin_that_loops_or_exhausts_memory_is_cut_off_like_a_rust_one() {
     }
     assert_eq!(router.get("/healthz").status, 200);
 }
+
+#[test]
+fn a_plugin_runtime_that_needs_more_memory_gets_its_own_cap() {
+    // The tests' runtime cap is 16 MB; chaos-py gets 48, the others keep 16.
+    let router = Router::start(
+        &["twilio", "chaos-py"],
+        "[plugins.chaos-py.runtime]\nmax_memory_mb = 48\n",
+    );
+    let (reply, _) = chaos_py(&router, "oom");
+    assert_eq!(reply.status, 202, "{reply:?}");
+    let log = router.log();
+    assert!(
+        log.contains(&format!(
+            "plugin ran out of memory (cap {} bytes)",
+            48 << 20
+        )),
+        "{log}"
+    );
+    let (reply, _) = chaos_py(&router, "ok");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // Out of range: refused with file, key and reason.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("plugins")).unwrap();
+    std::fs::write(
+        tmp.path().join("config.toml"),
+        config(&[], "[plugins.chaos-py.runtime]\nmax_memory_mb = 0\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--config"])
+        .arg(tmp.path().join("config.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("plugins.chaos-py.runtime.max_memory_mb") && err.contains("want 1..=4096"),
+        "{err}"
+    );
+}

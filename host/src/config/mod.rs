@@ -219,9 +219,21 @@ impl Config {
                 resolved.insert(key, resolve_value(value).map_err(|r| err(&path, r))?);
             }
             plugins.insert(name.clone(), resolved);
-            let settings = resolve::mount(&err, &name, section.protect, section.actions)?;
+            let settings = resolve::mount(
+                &err,
+                &name,
+                section.protect,
+                section.actions,
+                section.runtime,
+            )?;
             mounts.insert(name, settings);
         }
+
+        // The pool's memory slots fit the largest cap any plugin has.
+        limits.pool_memory_bytes = mounts
+            .values()
+            .filter_map(|m: &crate::protect::MountSettings| m.max_memory_bytes)
+            .fold(limits.max_memory_bytes, usize::max);
 
         let mut destinations = BTreeMap::new();
         for (name, d) in raw.destinations {

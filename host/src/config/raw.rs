@@ -88,6 +88,7 @@ pub struct Runtime {
 pub struct PluginSection {
     pub protect: Option<Protect>,
     pub actions: Option<Actions>,
+    pub runtime: Option<PluginRuntime>,
     pub settings: BTreeMap<String, Value>,
 }
 
@@ -110,6 +111,7 @@ impl<'de> Deserialize<'de> for PluginSection {
                     match key.as_str() {
                         "protect" => out.protect = Some(map.next_value()?),
                         "actions" => out.actions = Some(map.next_value()?),
+                        "runtime" => out.runtime = Some(map.next_value()?),
                         _ => {
                             let v = map.next_value()?;
                             out.settings.insert(key, v);
@@ -139,6 +141,14 @@ pub struct Protect {
 pub struct BasicAuth {
     pub user: String,
     pub password: Value,
+}
+
+/// Per-plugin runtime limits (`[plugins.NAME.runtime]`), over `[runtime]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRuntime {
+    /// A plugin whose language runtime needs more than `runtime.max_memory_mb`.
+    pub max_memory_mb: Option<usize>,
 }
 
 /// Which plugin-requested side effects the host performs.

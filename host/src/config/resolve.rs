@@ -225,6 +225,7 @@ pub(super) fn mount(
     name: &str,
     protect: Option<raw::Protect>,
     actions: Option<raw::Actions>,
+    runtime: Option<raw::PluginRuntime>,
 ) -> Result<crate::protect::MountSettings, ConfigError> {
     let key = |k: &str| format!("plugins.{name}.{k}");
     let protect = match protect {
@@ -269,8 +270,19 @@ pub(super) fn mount(
             })
         }
     };
+    let max_memory_bytes = match runtime.and_then(|r| r.max_memory_mb) {
+        None => None,
+        Some(mb @ 1..=4096) => Some(mb << 20),
+        Some(mb) => {
+            return Err(err(
+                &key("runtime.max_memory_mb"),
+                format!("{mb}: want 1..=4096"),
+            ));
+        }
+    };
     Ok(crate::protect::MountSettings {
         protect,
+        max_memory_bytes,
         confirm_subscriptions: actions
             .and_then(|a| a.confirm_subscriptions)
             .unwrap_or(true),

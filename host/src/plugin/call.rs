@@ -18,6 +18,9 @@ use super::wit;
 pub struct Limits {
     /// Linear memory cap per instance.
     pub max_memory_bytes: usize,
+    /// The memory slot size of the instance pool: the largest cap any
+    /// plugin has (`[plugins.NAME.runtime] max_memory_mb`), fixed at start.
+    pub pool_memory_bytes: usize,
     pub max_stack_bytes: usize,
     /// Wall-clock budget per call (rounded up to 10 ms ticks).
     pub timeout: Duration,
@@ -36,6 +39,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_memory_bytes: 32 << 20,
+            pool_memory_bytes: 32 << 20,
             max_stack_bytes: 512 << 10,
             timeout: Duration::from_millis(200),
             max_events: 1000,
@@ -131,6 +135,16 @@ impl host::Host for CallState {
 }
 
 impl Plugin {
+    /// This plugin's memory cap per call: its own, else the runtime's, and
+    /// never over the pool's slot (a cap raised by a reload above the one
+    /// fixed at start applies from the next restart).
+    fn memory_cap(&self) -> usize {
+        let limits = &self.runtime.limits;
+        self.memory_cap
+            .unwrap_or(limits.max_memory_bytes)
+            .min(limits.pool_memory_bytes)
+    }
+
     fn store(&self, capture_id: u64) -> (Store<CallState>, MemoryOutputPipe, MemoryOutputPipe) {
         let limits = &self.runtime.limits;
         let stdout = MemoryOutputPipe::new(limits.max_log_bytes);
@@ -149,7 +163,7 @@ impl Plugin {
             wasi,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
+                .memory_size(self.memory_cap())
                 // A Rust plugin is a handful of core instances; a component
                 // made by componentize-py (CPython) or componentize-js
                 // (StarlingMonkey) is 14-30, WASI adapters included.
@@ -221,9 +235,7 @@ impl Plugin {
         let limits = &self.runtime.limits;
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => CallError::Timeout(limits.timeout),
-            Some(wasmtime::Trap::AllocationTooLarge) => {
-                CallError::OutOfMemory(limits.max_memory_bytes)
-            }
+            Some(wasmtime::Trap::AllocationTooLarge) => CallError::OutOfMemory(self.memory_cap()),
             Some(trap) => CallError::Trap(trap.to_string()),
             // Not a trap: the canonical ABI refused what the guest returned
             // (bad UTF-8, bad discriminant, out-of-bounds pointer) or a
@@ -231,7 +243,7 @@ impl Plugin {
             None => {
                 let msg = format!("{e:#}");
                 if msg.contains("memory") && msg.contains("grow") {
-                    CallError::OutOfMemory(limits.max_memory_bytes)
+                    CallError::OutOfMemory(self.memory_cap())
                 } else {
                     CallError::Invalid(msg)
                 }

@@ -127,6 +127,7 @@ impl Runtime {
             digest: hex::encode(&Sha256::digest(&bytes)[..8]),
             info: placeholder_info(),
             routes: Vec::new(),
+            memory_cap: None,
         };
         let info = plugin.describe().map_err(|e| LoadError::Describe {
             path: path.into(),
@@ -221,7 +222,7 @@ fn engine(limits: &Limits, cow: bool) -> anyhow::Result<(Engine, Linker<CallStat
         .max_core_instances_per_component(64)
         .max_memories_per_component(16)
         .max_tables_per_component(32)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(limits.pool_memory_bytes);
     if PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(Enabled::Yes)
             .linear_memory_keep_resident(512 << 10)
@@ -322,6 +323,8 @@ pub struct Plugin {
     pub info: wit::PluginInfo,
     /// `info.routes` parsed, same order.
     pub routes: Vec<RoutePattern>,
+    /// Its own memory cap (`[plugins.NAME.runtime]`), set when mounted.
+    pub memory_cap: Option<usize>,
 }
 
 impl Plugin {
