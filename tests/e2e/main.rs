@@ -17,6 +17,7 @@ mod https;
 mod ingress;
 mod isolation;
 mod kit;
+mod load_errors;
 mod logs;
 mod openapi;
 mod operate;

@@ -232,10 +232,7 @@ fn filter_text(f: &Value) -> String {
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| {
-            let vs: Vec<String> = v.as_array().into_iter().flatten().map(text).collect();
-            format!("{k}={}", vs.join(","))
-        })
+        .map(|(k, v)| format!("{k}={}", strings(v).join(",")))
         .collect();
     if parts.is_empty() {
         "(all)".into()
@@ -259,17 +256,11 @@ fn list(out: &Value) {
         .into_iter()
         .flatten()
         .map(|w| {
-            let types: Vec<String> = w["event_types"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(text)
-                .collect();
             vec![
                 text(&w["id"]),
                 text(&w["name"]),
                 text(&w["url"]),
-                types.join(","),
+                strings(&w["event_types"]).join(","),
                 filter_text(&w["filter"]),
                 state(w),
                 text(&w["status"]["backlog"]),
@@ -294,13 +285,13 @@ fn list(out: &Value) {
     }
 }
 
+/// A JSON list's items as text.
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().into_iter().flatten().map(text).collect()
+}
+
 fn show(w: &Value) {
-    let types: Vec<String> = w["event_types"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(text)
-        .collect();
+    let types = strings(&w["event_types"]);
     for (k, v) in [
         ("id", text(&w["id"])),
         ("name", text(&w["name"])),
