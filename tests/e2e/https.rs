@@ -117,7 +117,11 @@ type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 /// A TLS connection to the router, trusting the test CA only.
 fn connect(router: &Router, ca: &Path) -> Tls {
-    let tcp = TcpStream::connect(router.addr).expect("connect");
+    connect_to(router.addr, ca)
+}
+
+fn connect_to(addr: std::net::SocketAddr, ca: &Path) -> Tls {
+    let tcp = TcpStream::connect(addr).expect("connect");
     tcp.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     let name = ServerName::try_from("localhost").expect("name");
@@ -169,6 +173,7 @@ fn twilio_request(name: &str, host: &str) -> Vec<u8> {
 fn tls_config(dir: &Path) -> String {
     format!(
         "[server]\nheader_timeout = \"30s\"\nbody_timeout = \"2s\"\ntls = {{ cert = \"tls/cert.pem\", key = \"tls/key.pem\" }}\n\n\
+         [admin]\ntls = {{ cert = \"tls/cert.pem\", key = \"tls/key.pem\" }}\n\n\
          [runtime]\nplugin_dir = \"plugins\"\ncache_dir = \"{}\"\n\n\
          [plugins.twilio]\nauth_token = \"fixture-auth-token\"\n\n\
          [destinations.events]\nkind = \"file\"\npath = \"{}\"\n\n[[routes]]\nname = \"all\"\nto = [\"events\"]\n",
@@ -192,6 +197,15 @@ fn signed_callbacks_arrive_over_https_and_a_new_certificate_serves_new_connectio
     std::fs::copy(certs.path().join("a.key"), dir.join("tls/key.pem")).expect("key");
     std::fs::write(dir.join("config.toml"), tls_config(out.path())).expect("config");
     let router = Router::spawn(dir);
+
+    // The admin listener speaks TLS too, with the same pair.
+    let mut admin = connect_to(router.admin, &ca);
+    assert_eq!(served_cn(&admin), "localhost a");
+    let reply = exchange(
+        &mut admin,
+        b"GET /healthz HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
 
     // Twilio signs the URL it called: https, without and with `:443`.
     let mut open = connect(&router, &ca);

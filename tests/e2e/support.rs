@@ -139,7 +139,10 @@ impl Router {
                 {
                     addr = a.parse::<SocketAddr>().ok();
                 }
-                if let Some(a) = line.strip_prefix("switchboard admin on http://") {
+                if let Some(a) = line
+                    .strip_prefix("switchboard admin on http://")
+                    .or_else(|| line.strip_prefix("switchboard admin on https://"))
+                {
                     let admin = a.parse::<SocketAddr>().unwrap();
                     let _ = tx.send((addr.unwrap(), admin));
                 }
