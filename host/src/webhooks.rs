@@ -159,12 +159,12 @@ impl Webhook {
             .secrets
             .iter()
             .filter(|s| s.active(now))
-            .map(|s| input::secret_bytes(&s.key))
+            .map(|s| crate::config::signing_key(&s.key))
             .collect::<Result<_, _>>()?;
         let allow_addresses = self
             .allow_addresses
             .iter()
-            .map(|a| input::parse_net(a))
+            .map(|a| crate::config::parse_net(a))
             .collect::<Result<_, _>>()?;
         let destination = Destination::Http(HttpDestination {
             url: self.url.clone(),

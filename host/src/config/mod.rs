@@ -436,6 +436,7 @@ pub(super) fn resolve_value(v: raw::Value) -> Result<String, String> {
 mod resolve;
 mod store;
 use resolve::destination;
+pub(crate) use resolve::{parse_net, signing_key};
 pub use store::JetStreamConfig;
 
 #[cfg(test)]

@@ -194,7 +194,7 @@ pub(super) fn check_filter(
 }
 
 /// A Standard Webhooks secret: `whsec_` + base64 of the key bytes.
-fn signing_key(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn signing_key(text: &str) -> Result<Vec<u8>, String> {
     let b64 = text
         .strip_prefix("whsec_")
         .ok_or("want `whsec_` followed by base64 (Standard Webhooks secret)")?;
@@ -211,7 +211,7 @@ fn signing_key(text: &str) -> Result<Vec<u8>, String> {
 }
 
 /// `10.0.0.0/8`, `127.0.0.1` or `::1`.
-fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
+pub(crate) fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| {

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{STATUS_ALIASES, Secret, Webhook, WebhookFilter, new_id};
+use crate::config::parse_net;
 use crate::event::{Channel, EventType, State};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -310,18 +311,4 @@ fn check_url(w: &Webhook) -> Result<(), String> {
         crate::dispatch::guard::check(ip, &allow).map_err(|why| format!("`{}`: {why}", w.url))?;
     }
     Ok(())
-}
-
-/// `10.0.0.0/8`, `127.0.0.1` or `::1`.
-pub(super) fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("`{text}`: want an IP address or CIDR, e.g. \"10.0.0.0/8\""))
-}
-
-pub(super) fn secret_bytes(key: &str) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    key.strip_prefix("whsec_")
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .ok_or_else(|| "a stored secret is not `whsec_` + base64".to_owned())
 }

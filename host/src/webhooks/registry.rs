@@ -272,9 +272,7 @@ impl Registry {
         let mut w = self.get(id)?;
         let backlog = self
             .dispatcher
-            .status()
-            .iter()
-            .find(|s| s.name == id)
+            .status_of(id)
             .map_or(0, |s| s.backlog + s.inflight);
         let now = now_ms();
         w.deleted_at = Some(now);

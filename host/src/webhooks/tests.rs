@@ -31,7 +31,7 @@ fn seed_001_body_becomes_a_webhook_with_an_id_and_a_secret() {
     assert_eq!(w.secrets.len(), 1);
     assert!(w.secrets[0].key.starts_with("whsec_"));
     assert_eq!(
-        input::secret_bytes(&w.secrets[0].key).map(|k| k.len()),
+        crate::config::signing_key(&w.secrets[0].key).map(|k| k.len()),
         Ok(32)
     );
     // Two webhooks never share an id or a secret.
@@ -225,7 +225,7 @@ fn a_rotated_out_secret_signs_until_it_expires() {
     assert_eq!(keys(NOW + 60_000).len(), 1, "the old one stops at expiry");
     assert_ne!(
         keys(NOW + 60_000)[0],
-        input::secret_bytes(&old.key).expect("key"),
+        crate::config::signing_key(&old.key).expect("key"),
         "the one left is the new one"
     );
     assert_eq!(w.next_expiry(NOW), Some(NOW + 60_000));
