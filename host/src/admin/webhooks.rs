@@ -102,11 +102,7 @@ impl Admin {
     /// A webhook as shown, with its destination's live state.
     fn view(&self, w: &Webhook) -> Value {
         let mut v = w.view();
-        let status = self
-            .dispatcher
-            .status()
-            .into_iter()
-            .find(|s| s.name == w.id);
+        let status = self.dispatcher.status_of(&w.id);
         v["status"] = serde_json::to_value(status).unwrap_or_default();
         v
     }

@@ -313,6 +313,15 @@ impl Dispatcher {
             .collect()
     }
 
+    /// One destination's state, if it runs (and is not cancelled).
+    pub fn status_of(&self, name: &str) -> Option<DestinationStatus> {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     /// Re-enables a destination disabled by a `410`; false if unknown.
     pub fn enable(&self, name: &str) -> StoreResult<bool> {
         let Some(q) = self
