@@ -5,7 +5,7 @@
 //! unpacked files; and its unit passes `systemd-analyze verify` where that
 //! runs.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -317,28 +317,14 @@ impl Served {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut addr = None;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line.strip_prefix("switchboard listening on http://") {
-                    addr = a.parse::<SocketAddr>().ok();
-                }
-                if line.starts_with("switchboard admin on http://")
-                    && let Some(a) = addr
-                {
-                    let _ = tx.send(a);
-                }
-            }
-        });
+        let rx = announced(child.stdout.take().unwrap());
         let mut served = Served {
             child: Some(child),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stderr,
         };
         match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(addr) => served.addr = addr,
+            Ok((addr, _admin)) => served.addr = addr,
             Err(_) => panic!("the packaged router did not start:\n{}", served.log()),
         }
         served

@@ -73,6 +73,33 @@ pub fn default_config() -> String {
         )
 }
 
+/// The listener and admin addresses a starting router prints on stdout
+/// (`switchboard listening on http(s)://...`, then `switchboard admin on
+/// ...`), sent once both are read.
+pub fn announced(
+    stdout: std::process::ChildStdout,
+) -> std::sync::mpsc::Receiver<(SocketAddr, SocketAddr)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut addr = None;
+        let address = |line: &str, what: &str| {
+            ["http", "https"].iter().find_map(|scheme| {
+                line.strip_prefix(&format!("switchboard {what} on {scheme}://"))
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+            })
+        };
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = address(&line, "listening") {
+                addr = Some(a);
+            }
+            if let (Some(admin), Some(addr)) = (address(&line, "admin"), addr) {
+                let _ = tx.send((addr, admin));
+            }
+        }
+    });
+    rx
+}
+
 /// A running router process; killed when dropped.
 pub struct Router {
     child: Option<Child>,
@@ -128,26 +155,7 @@ impl Router {
             .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut addr = None;
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(a) = line
-                    .strip_prefix("switchboard listening on http://")
-                    .or_else(|| line.strip_prefix("switchboard listening on https://"))
-                {
-                    addr = a.parse::<SocketAddr>().ok();
-                }
-                if let Some(a) = line
-                    .strip_prefix("switchboard admin on http://")
-                    .or_else(|| line.strip_prefix("switchboard admin on https://"))
-                {
-                    let admin = a.parse::<SocketAddr>().unwrap();
-                    let _ = tx.send((addr.unwrap(), admin));
-                }
-            }
-        });
+        let rx = announced(child.stdout.take().unwrap());
         let (addr, admin) = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(a) => a,
             Err(_) => {
