@@ -6,30 +6,37 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::dispatch::guard::GuardedResolver;
-use crate::mount::Mounted;
-use crate::plugin::wit;
+use crate::config::MountSettings;
+use crate::guard::GuardedResolver;
 
-pub fn perform(mounted: &Mounted, capture: u64, actions: Vec<wit::Action>) {
-    let plugin = mounted.name().to_owned();
+/// A side effect a plugin asked for (the contract's `action`, converted by
+/// the plugin stage).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Fetch `url` to confirm a subscription to `topic` (Amazon SNS).
+    ConfirmSubscription { url: String, topic: String },
+}
+
+pub fn perform(plugin: &str, settings: &MountSettings, capture: u64, actions: Vec<Action>) {
+    let plugin = plugin.to_owned();
     for action in actions {
         match action {
-            wit::Action::ConfirmSubscription(c) => {
-                if !mounted.settings.confirm_subscriptions {
+            Action::ConfirmSubscription { url, topic } => {
+                if !settings.confirm_subscriptions {
                     tracing::warn!(
-                        plugin, capture, topic = %c.topic,
+                        plugin, capture, %topic,
                         "subscription confirmation not performed: disabled by `actions.confirm_subscriptions`"
                     );
                     continue;
                 }
                 let plugin = plugin.clone();
                 tokio::spawn(async move {
-                    match confirm(&c.url).await {
+                    match confirm(&url).await {
                         Ok(status) => {
-                            tracing::info!(plugin, capture, topic = %c.topic, status, "subscription confirmed")
+                            tracing::info!(plugin, capture, %topic, status, "subscription confirmed")
                         }
                         Err(e) => {
-                            tracing::error!(plugin, capture, topic = %c.topic, "subscription confirmation failed: {e}")
+                            tracing::error!(plugin, capture, %topic, "subscription confirmation failed: {e}")
                         }
                     }
                 });
@@ -57,7 +64,7 @@ async fn confirm_with(
         .host_str()
         .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
     {
-        crate::dispatch::guard::check(ip, &allow)?;
+        crate::guard::check(ip, &allow)?;
     }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -69,7 +76,7 @@ async fn confirm_with(
         .get(parsed)
         .send()
         .await
-        .map_err(|e| crate::dispatch::error_chain(&e))?;
+        .map_err(|e| crate::error::chain(&e))?;
     let status = resp.status().as_u16();
     if (200..300).contains(&status) {
         Ok(status)

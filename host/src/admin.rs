@@ -33,7 +33,7 @@ use tokio::sync::watch;
 
 mod jobs;
 mod webhooks;
-pub use jobs::{JobFilter, JobView};
+pub use jobs::JobFilter;
 
 use crate::dispatch::Dispatcher;
 use crate::store::Store;
@@ -43,7 +43,7 @@ pub struct Admin {
     pub store: Arc<dyn Store>,
     /// Required as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
-    pub mounts: Arc<crate::mount::Mounts>,
+    pub mounts: Arc<crate::mount::LiveTable>,
     pub reloader: Arc<crate::reload::Reloader>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub pipeline: Arc<crate::pipeline::Pipeline>,
@@ -204,7 +204,7 @@ impl Admin {
             (&Method::GET, ["metrics"]) => {
                 let text = self
                     .metrics
-                    .render(&self.dispatcher.status(), self.store.size_on_disk().ok());
+                    .render(&self.dispatcher.gauges(), self.store.size_on_disk().ok());
                 Ok(Response::builder()
                     .header(
                         "content-type",
@@ -316,7 +316,7 @@ impl Admin {
                     .info
                     .routes
                     .iter()
-                    .map(|r| serde_json::json!({ "path": r.path, "methods": r.methods.iter().map(|x| crate::ingress::method_name(*x)).collect::<Vec<_>>() }))
+                    .map(|r| serde_json::json!({ "path": r.path, "methods": r.methods.iter().map(|x| crate::plugin::method_name(*x)).collect::<Vec<_>>() }))
                     .collect();
                 serde_json::json!({
                     "name": m.name(),

@@ -5,7 +5,6 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::plugin::wit;
 use crate::time::Rfc3339;
 
 /// A normalized event, stamped by the host.
@@ -202,27 +201,12 @@ impl Event {
         format!("evt_{}", &hex::encode(digest)[..26])
     }
 
-    /// Stamps a plugin's event.
-    pub fn from_plugin(
-        provider: &str,
-        app_code: Option<&str>,
-        capture_id: u64,
-        received_at_ms: i64,
-        ev: wit::Event,
-    ) -> Self {
-        let mut extra = serde_json::Map::new();
-        for (k, v) in ev.extra {
-            extra.insert(k, serde_json::Value::String(v));
-        }
-        Event {
-            id: Self::stable_id(provider, &ev.id),
-            provider: provider.to_owned(),
-            provider_event_id: ev.id,
-            app_code: app_code.map(str::to_owned),
-            capture_id,
-            received_at: Rfc3339(received_at_ms),
-            body: EventBody::from(ev.kind),
-            extra,
+    /// Deliveries for one message go out in order; everything else is free
+    /// to overtake (the dispatch lane, stored with each job).
+    pub fn lane(&self) -> String {
+        match self.message_id() {
+            Some(m) => format!("{}:{m}", self.provider),
+            None => self.id.clone(),
         }
     }
 
@@ -309,24 +293,6 @@ impl Event {
     }
 }
 
-/// A rough byte size of a plugin event, to bound what a plugin may return.
-pub fn approx_size(ev: &wit::Event) -> usize {
-    let extra: usize = ev.extra.iter().map(|(k, v)| k.len() + v.len()).sum();
-    let kind = match &ev.kind {
-        wit::EventKind::DeliveryStatus(d) => d.message_id.len() + d.provider_status.len() + 64,
-        wit::EventKind::InboundMessage(m) => {
-            m.text.len()
-                + m.from.len()
-                + m.to.len()
-                + m.media.iter().map(|x| x.url.len() + 32).sum::<usize>()
-        }
-        wit::EventKind::LinkHit(l) => l.url.len() + l.recipient.len() + 64,
-        _ => 64,
-    };
-    ev.id.len() + extra + kind
-}
-
-mod convert;
 mod types;
 pub use types::EventType;
 

@@ -21,13 +21,13 @@ use tokio::sync::{Semaphore, watch};
 use crate::config::Server;
 use crate::mount::Found;
 use crate::pipeline::{Pipeline, Reply};
-use crate::plugin::wit;
+use crate::plugin::{self, wit};
 use crate::time::now_ms;
 
 pub struct Ingress {
     pub config: Server,
     /// The routing table in force (swapped by a reload).
-    pub router: Arc<crate::mount::Mounts>,
+    pub table: Arc<crate::mount::LiveTable>,
     pub pipeline: Arc<Pipeline>,
     /// The certificate in force when the listener speaks HTTPS.
     pub tls: Option<Arc<crate::tls::Certs>>,
@@ -147,16 +147,6 @@ fn method_of(m: &hyper::Method) -> Option<wit::Method> {
     })
 }
 
-pub fn method_name(m: wit::Method) -> &'static str {
-    match m {
-        wit::Method::Get => "GET",
-        wit::Method::Post => "POST",
-        wit::Method::Put => "PUT",
-        wit::Method::Patch => "PATCH",
-        wit::Method::Delete => "DELETE",
-    }
-}
-
 impl Ingress {
     async fn handle(&self, req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let path = req.uri().path().to_owned();
@@ -172,9 +162,9 @@ impl Ingress {
         let Some(method) = method_of(req.method()) else {
             return self.not_allowed(rel);
         };
-        let router = self.router.current();
-        let (mounted, route, params) = match router.find(rel, method) {
-            Found::Route {
+        let table = self.table.current();
+        let (mounted, route, params) = match table.find(rel, method) {
+            Found::Endpoint {
                 mounted,
                 route,
                 params,
@@ -263,7 +253,7 @@ impl Ingress {
     /// A method no route uses (HEAD, OPTIONS, ...): 405 if the path
     /// exists, else 404.
     fn not_allowed(&self, rel: &str) -> Response<Body> {
-        let allowed = self.router.current().allowed(rel);
+        let allowed = self.table.current().allowed(rel);
         if allowed.is_empty() {
             text(404, "no such route")
         } else {
@@ -273,7 +263,7 @@ impl Ingress {
 
     fn health(&self) -> Response<Body> {
         let plugins: Vec<_> = self
-            .router
+            .table
             .current()
             .plugins()
             .iter()
@@ -291,7 +281,7 @@ impl Ingress {
 fn method_not_allowed(allowed: &[wit::Method]) -> Response<Body> {
     let allow = allowed
         .iter()
-        .map(|m| method_name(*m))
+        .map(|m| plugin::method_name(*m))
         .collect::<Vec<_>>()
         .join(", ");
     respond(

@@ -1,33 +1,75 @@
 //! Switchboard: a webhook router for SMS and messaging providers.
 //!
-//! Modules follow the flow, left to right (see README "Architecture"):
-//! [`ingress`] → [`pipeline`] (capture, [`plugin`], [`normalize`], [`rules`],
-//! [`outbox`]) → [`dispatch`], over one shared [`event::Event`] type and the
-//! [`store`].
+//! This file is the map of the code. Modules are declared in the order a
+//! callback meets them (README "Architecture" follows the same order), and
+//! each may import only modules declared **below** it: data moves one way,
+//! and no stage reaches back upstream. `layers.rs` checks that on every
+//! test run by reading the `use crate::` paths of every source file.
+//!
+//! Only what the benchmarks (`host/examples/bench`) and the end-to-end
+//! tests (`tests/e2e`) drive directly is `pub`; the rest is the binary's.
 
-pub mod actions;
-pub mod admin;
+// --- The edges: the binary's commands and the wiring that starts and
+// --- steers the stages. Errors become exit codes and log lines here.
+/// The admin API, `/metrics` and the dashboard, on their own listener.
+mod admin;
+/// The `switchboard` commands (`serve`, `check`, `plugin new|test`, the
+/// operator's commands against the admin API).
 pub mod cli;
-pub mod config;
-pub mod dispatch;
-pub mod event;
-pub mod ingress;
-pub mod metrics;
-pub mod mount;
+/// Plugins and config swapped while running (file changes, SIGHUP).
+mod reload;
+/// Stored captures run through the pipeline again.
+mod replay;
+/// Start-up and shutdown: config, store, plugins, listeners, signals.
+mod server;
+/// Webhooks made through the admin API, applied to `rules` and `dispatch`.
+mod webhooks;
+
+// --- The flow, in order: a callback in, events out.
+/// Side effects a plugin asked for, once the callback is durable.
+mod actions;
+/// 8. Deliveries: one actor per destination, retries, dead letters.
+mod dispatch;
+/// 1. The public listener: HTTP in, the provider's reply out. The one
+///    place a pipeline outcome becomes a status code.
+mod ingress;
+/// The endpoints the loaded plugins declared, each with its settings.
+mod mount;
+/// 5. Dedup and message state: which events are new.
 pub mod normalize;
+/// 7. Durable delivery jobs, written with the events.
 pub mod outbox;
+/// 2. One callback through steps 3-7: call the plugin, route its events,
+///    commit it all in one batch.
 pub mod pipeline;
+/// 4. The sandboxed provider plugins (wasmtime) and their contract's types.
 pub mod plugin;
-pub mod protect;
-pub mod reload;
-pub mod replay;
-pub mod rules;
-pub mod server;
+/// 3. The operator's protection of mounts whose provider does not sign.
+mod protect;
+/// 6. Config routes and webhooks: which destinations get an event.
+mod rules;
+
+// --- Shared by the stages; they import no stage.
+/// The config file, resolved into plain settings.
+pub mod config;
+/// The error policy's helper (STYLE.md "Errors").
+pub mod error;
+/// The one shared event type.
+pub mod event;
+/// The SSRF guard every outbound connection goes through.
+mod guard;
+/// Prometheus families.
+mod metrics;
+/// The durable store: sled embedded, or NATS JetStream.
 pub mod store;
+/// Milliseconds and RFC 3339.
 pub mod time;
-pub mod tls;
-pub mod webhooks;
+/// Certificates for the HTTPS listeners.
+mod tls;
 
 /// Route patterns are shared with the plugin SDK, so a plugin's own tests
 /// route exactly as the host does.
 pub use switchboard_plugin_sdk::route;
+
+#[cfg(test)]
+mod layers;

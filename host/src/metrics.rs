@@ -225,11 +225,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, after setting the state gauges.
-    pub fn render(
-        &self,
-        destinations: &[crate::dispatch::DestinationStatus],
-        store_bytes: Option<u64>,
-    ) -> String {
+    pub fn render(&self, destinations: &[DestinationGauges], store_bytes: Option<u64>) -> String {
         let now = crate::time::now_ms();
         for d in destinations {
             let labels = vec![("destination", d.name.clone())];
@@ -238,10 +234,9 @@ impl Metrics {
                 .oldest_created_at
                 .map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
             self.oldest_job_age.get_or_create(&labels).set(age);
-            let open = d.breaker != crate::dispatch::control::BreakerState::Closed;
             self.breaker_open
                 .get_or_create(&labels)
-                .set(i64::from(open));
+                .set(i64::from(d.breaker_open));
         }
         if let Some(b) = store_bytes {
             self.store_bytes.set(b as i64);
@@ -252,6 +247,17 @@ impl Metrics {
         }
         out
     }
+}
+
+/// One destination's state, as the gauges show it (read from the
+/// dispatcher when `/metrics` is scraped).
+#[derive(Debug, Clone)]
+pub struct DestinationGauges {
+    pub name: String,
+    pub backlog: usize,
+    /// When the oldest waiting job was created (ms since epoch).
+    pub oldest_created_at: Option<i64>,
+    pub breaker_open: bool,
 }
 
 #[cfg(test)]

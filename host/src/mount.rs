@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::plugin::{Plugin, Runtime, wit};
 use crate::route::RoutePattern;
 
 /// A plugin ready to serve: the component and its resolved settings.
-pub struct Mounted {
+pub struct Mount {
     pub plugin: Plugin,
     pub context: wit::Context,
     /// Host-side settings: protection, allowed actions.
@@ -19,7 +19,7 @@ pub struct Mounted {
     suspect_until: AtomicI64,
 }
 
-impl Mounted {
+impl Mount {
     pub fn name(&self) -> &str {
         self.plugin.name()
     }
@@ -35,14 +35,14 @@ impl Mounted {
 
 /// The routing table: every declared route, in plugin-name order.
 #[derive(Default)]
-pub struct Router {
-    entries: Vec<(RoutePattern, Vec<wit::Method>, Arc<Mounted>)>,
+pub struct Table {
+    entries: Vec<(RoutePattern, Vec<wit::Method>, Arc<Mount>)>,
 }
 
 /// What a path resolves to.
 pub enum Found<'a> {
-    Route {
-        mounted: &'a Arc<Mounted>,
+    Endpoint {
+        mounted: &'a Arc<Mount>,
         route: &'a str,
         params: Vec<(String, String)>,
     },
@@ -51,7 +51,7 @@ pub enum Found<'a> {
     NotFound,
 }
 
-impl Router {
+impl Table {
     pub fn find(&self, path: &str, method: wit::Method) -> Found<'_> {
         let mut allowed = Vec::new();
         for (pattern, methods, mounted) in &self.entries {
@@ -59,7 +59,7 @@ impl Router {
                 continue;
             };
             if methods.contains(&method) {
-                return Found::Route {
+                return Found::Endpoint {
                     mounted,
                     route: pattern.as_str(),
                     params,
@@ -85,8 +85,8 @@ impl Router {
         allowed
     }
 
-    pub fn plugins(&self) -> Vec<Arc<Mounted>> {
-        let mut out: Vec<Arc<Mounted>> = Vec::new();
+    pub fn plugins(&self) -> Vec<Arc<Mount>> {
+        let mut out: Vec<Arc<Mount>> = Vec::new();
         for (_, _, m) in &self.entries {
             if !out.iter().any(|o| Arc::ptr_eq(o, m)) {
                 out.push(m.clone());
@@ -160,7 +160,7 @@ pub fn clash(loaded: &[&Plugin], new: &Plugin) -> Option<String> {
 }
 
 /// Pairs a plugin with its config.
-pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
+pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mount> {
     let settings = config
         .plugins
         .get(plugin.name())
@@ -176,7 +176,7 @@ pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
         .unwrap_or_default();
     let mut plugin = plugin;
     plugin.memory_cap = mount_settings.max_memory_bytes;
-    Arc::new(Mounted {
+    Arc::new(Mount {
         plugin,
         context,
         settings: mount_settings,
@@ -184,7 +184,7 @@ pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mounted> {
     })
 }
 
-impl Mounted {
+impl Mount {
     /// Whether its plugin verifies who sent a callback. The contract has no
     /// flag for it; the convention (README "Write a plugin") is that a
     /// plugin that checks signatures requires its verification material as
@@ -202,7 +202,7 @@ impl Mounted {
 
 /// Warns about each unprotected mount (start-up and every reload) and
 /// returns their names.
-pub fn warn_unprotected(router: &Router) -> Vec<String> {
+pub fn warn_unprotected(router: &Table) -> Vec<String> {
     let names: Vec<String> = router
         .plugins()
         .iter()
@@ -221,14 +221,14 @@ pub fn warn_unprotected(router: &Router) -> Vec<String> {
 }
 
 /// Pairs plugins with their config and builds the router.
-pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Router {
-    Router::from_mounted(plugins.into_iter().map(|p| mounted(config, p)).collect())
+pub fn mount(config: &Config, plugins: Vec<Plugin>) -> Table {
+    Table::from_mounted(plugins.into_iter().map(|p| mounted(config, p)).collect())
 }
 
-impl Router {
+impl Table {
     /// The routing table of these mounted plugins, in order.
-    pub fn from_mounted(mounted: Vec<Arc<Mounted>>) -> Router {
-        let mut router = Router::default();
+    pub fn from_mounted(mounted: Vec<Arc<Mount>>) -> Table {
+        let mut router = Table::default();
         for m in mounted {
             for (pattern, route) in m.plugin.routes.iter().zip(&m.plugin.info.routes) {
                 router
@@ -242,18 +242,87 @@ impl Router {
 
 /// The routing table in force, swapped whole on reload: a request takes the
 /// current table once, so it finishes on the plugin version it started with.
-pub struct Mounts(std::sync::RwLock<Arc<Router>>);
+pub struct LiveTable(std::sync::RwLock<Arc<Table>>);
 
-impl Mounts {
-    pub fn new(router: Router) -> Self {
+impl LiveTable {
+    pub fn new(router: Table) -> Self {
         Self(std::sync::RwLock::new(Arc::new(router)))
     }
 
-    pub fn current(&self) -> Arc<Router> {
+    pub fn current(&self) -> Arc<Table> {
         self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn replace(&self, router: Router) {
+    pub fn replace(&self, router: Table) {
         *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(router);
     }
+}
+
+/// Checks the config's plugin sections and routes against the plugins
+/// actually loaded: every section names a loaded plugin, every key is declared by
+/// it, every required key is set, every route's `provider` exists.
+pub fn check_config(config: &Config, loaded: &[&wit::PluginInfo]) -> Result<(), ConfigError> {
+    let err = |key: String, reason: String| ConfigError {
+        file: config.file.display().to_string(),
+        key,
+        reason,
+    };
+    let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
+    for (name, settings) in &config.plugins {
+        let Some(info) = loaded.iter().find(|p| &p.name == name) else {
+            return Err(err(
+                format!("plugins.{name}"),
+                format!(
+                    "no plugin `{name}` in {} (loaded: {names:?})",
+                    config.plugin_dir.display()
+                ),
+            ));
+        };
+        let _ = settings;
+        check_settings(config, info)?;
+    }
+    for info in loaded {
+        check_settings(config, info)?;
+    }
+    for (i, r) in config.routes.iter().enumerate() {
+        for p in &r.filter.provider {
+            if !names.contains(&p.as_str()) {
+                return Err(err(
+                    format!("routes[{i}].match.provider"),
+                    format!("no plugin `{p}` (loaded: {names:?})"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One plugin against its section: every key declared by it, every
+/// required key set (also what a hot reload checks a new plugin with).
+pub fn check_settings(config: &Config, info: &wit::PluginInfo) -> Result<(), ConfigError> {
+    let err = |key: String, reason: String| ConfigError {
+        file: config.file.display().to_string(),
+        key,
+        reason,
+    };
+    let name = &info.name;
+    let settings = config.plugins.get(name);
+    for key in settings.into_iter().flat_map(|s| s.keys()) {
+        if !info.config_keys.iter().any(|k| &k.name == key) {
+            let known: Vec<_> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
+            return Err(err(
+                format!("plugins.{name}.{key}"),
+                format!("unknown key; `{name}` accepts {known:?}"),
+            ));
+        }
+    }
+    for k in info.config_keys.iter().filter(|k| k.required) {
+        if !settings.is_some_and(|s| s.contains_key(&k.name)) {
+            return Err(err(
+                format!("plugins.{name}.{}", k.name),
+                format!("required by plugin `{name}`: {}", k.description),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -4,10 +4,19 @@
 
 pub mod transform;
 
+use std::sync::Arc;
+
+use crate::config::Transform;
 use crate::event::Event;
-use crate::rules::Target;
 use crate::store::{Job, StoreError, StoreResult};
-use transform::Transform;
+
+/// Where a routed event goes: one destination, shaped by the transform of
+/// the route that sent it there (what `rules` hands the outbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub destination: String,
+    pub transform: Arc<Transform>,
+}
 
 /// Builds the jobs for one routed event. Each payload is rendered once here
 /// (through its route's transform) and stored with the job, so every retry
@@ -38,14 +47,14 @@ pub fn jobs_for(
                             envelope_value.insert(serde_json::to_value(event).map_err(render_err)?)
                         }
                     };
-                    serde_json::to_string(&other.apply(value)).map_err(render_err)?
+                    serde_json::to_string(&transform::apply(other, value)).map_err(render_err)?
                 }
             };
             Ok(Job {
                 id: next_id()?,
                 destination: t.destination.clone(),
                 event_id: event.id.clone(),
-                lane: lane(event),
+                lane: event.lane(),
                 payload: payload.into(),
                 created_at: now_ms,
                 due_at: now_ms,
@@ -54,13 +63,4 @@ pub fn jobs_for(
             })
         })
         .collect()
-}
-
-/// Deliveries for one message go out in order; everything else is free to
-/// overtake.
-pub fn lane(event: &Event) -> String {
-    match event.message_id() {
-        Some(m) => format!("{}:{m}", event.provider),
-        None => event.id.clone(),
-    }
 }

@@ -15,7 +15,7 @@ use crate::config::QuarantineReply;
 use crate::dispatch::Dispatcher;
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::mount::Mounted;
+use crate::mount::Mount;
 use crate::normalize::{self, Verdict};
 use crate::outbox;
 use crate::plugin::{CallError, Executor, wit};
@@ -103,7 +103,7 @@ impl Pipeline {
     /// Handles one callback and returns what the provider should hear.
     /// Every log line about it is in a `callback` span carrying the
     /// plugin and the capture id, so one callback can be followed.
-    pub async fn handle(&self, mounted: Arc<Mounted>, req: wit::HttpRequest) -> Reply {
+    pub async fn handle(&self, mounted: Arc<Mount>, req: wit::HttpRequest) -> Reply {
         let plugin = mounted.name().to_owned();
         let route = req.route.clone();
         let span =
@@ -123,7 +123,7 @@ impl Pipeline {
 
     async fn process(
         &self,
-        mounted: Arc<Mounted>,
+        mounted: Arc<Mount>,
         mut req: wit::HttpRequest,
     ) -> Result<Reply, StoreError> {
         // Held until the callback is recorded (or abandoned): see `Ticket`.
@@ -144,7 +144,7 @@ impl Pipeline {
     /// came of it (also how a replay runs a stored capture again).
     pub(crate) async fn run(
         &self,
-        mounted: Arc<Mounted>,
+        mounted: Arc<Mount>,
         capture_id: u64,
         req: wit::HttpRequest,
     ) -> Result<Reply, StoreError> {
@@ -216,7 +216,12 @@ impl Pipeline {
         );
         self.dispatcher.submit(jobs);
         // Side effects only once the callback is durable.
-        crate::actions::perform(&mounted, capture_id, actions);
+        crate::actions::perform(
+            mounted.name(),
+            &mounted.settings,
+            capture_id,
+            actions.into_iter().map(Into::into).collect(),
+        );
         Ok(reply)
     }
 
@@ -245,7 +250,7 @@ impl Pipeline {
     /// healthy plugins.
     async fn call(
         &self,
-        mounted: &Arc<Mounted>,
+        mounted: &Arc<Mount>,
         capture_id: u64,
         req: wit::HttpRequest,
     ) -> Option<(
@@ -375,7 +380,7 @@ pub fn capture_of(id: u64, plugin: &str, req: wit::HttpRequest) -> Capture {
         id,
         plugin: plugin.to_owned(),
         route: req.route,
-        method: crate::ingress::method_name(req.method).to_owned(),
+        method: crate::plugin::method_name(req.method).to_owned(),
         url: req.url,
         path: req.path,
         query: req.query,

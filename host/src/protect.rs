@@ -6,40 +6,11 @@
 //! so it never reaches the plugin, the forwarded events or the store.
 
 use base64::Engine as _;
-use ipnet::IpNet;
 use subtle::ConstantTimeEq as _;
 
 use crate::plugin::wit;
 
-/// A mount's resolved protection settings.
-#[derive(Debug, Clone, Default)]
-pub struct Protect {
-    pub token: Option<String>,
-    /// Query parameter carrying the token (default `token`).
-    pub token_param: String,
-    pub basic_auth: Option<(String, String)>,
-    pub allow_ips: Vec<IpNet>,
-}
-
-/// Host-side settings of one mounted plugin.
-#[derive(Debug, Clone)]
-pub struct MountSettings {
-    pub protect: Option<Protect>,
-    /// Whether the host performs `confirm-subscription` actions.
-    pub confirm_subscriptions: bool,
-    /// This plugin's memory cap, over `runtime.max_memory_mb`.
-    pub max_memory_bytes: Option<usize>,
-}
-
-impl Default for MountSettings {
-    fn default() -> Self {
-        Self {
-            protect: None,
-            confirm_subscriptions: true,
-            max_memory_bytes: None,
-        }
-    }
-}
+pub use crate::config::{MountSettings, Protect};
 
 /// Why a request was refused before reaching the plugin.
 #[derive(Debug, PartialEq)]

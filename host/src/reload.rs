@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Overrides};
 use crate::dispatch::Dispatcher;
-use crate::mount::{self, Mounted, Mounts, Router};
+use crate::mount::{self, LiveTable, Mount, Table};
 use crate::pipeline::Pipeline;
 use crate::plugin::{Plugin, Runtime};
 use crate::rules::Rules;
@@ -50,7 +50,7 @@ pub struct Reloader {
     runtime: Arc<Runtime>,
     config: std::sync::RwLock<Config>,
     overrides: Overrides,
-    mounts: Arc<Mounts>,
+    mounts: Arc<LiveTable>,
     pipeline: Arc<Pipeline>,
     dispatcher: Arc<Dispatcher>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -63,7 +63,7 @@ pub struct Parts {
     pub runtime: Arc<Runtime>,
     pub config: Config,
     pub overrides: Overrides,
-    pub mounts: Arc<Mounts>,
+    pub mounts: Arc<LiveTable>,
     pub pipeline: Arc<Pipeline>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -174,12 +174,12 @@ impl Reloader {
         let remount = self.reload_config(&mut report);
         let config = self.config();
         let current = self.mounts.current();
-        let by_path: HashMap<PathBuf, Arc<Mounted>> = current
+        let by_path: HashMap<PathBuf, Arc<Mount>> = current
             .plugins()
             .into_iter()
             .map(|m| (m.plugin.path.clone(), m))
             .collect();
-        let mut next: Vec<Arc<Mounted>> = Vec::new();
+        let mut next: Vec<Arc<Mount>> = Vec::new();
         for path in wasm_files(&config.plugin_dir) {
             let old = by_path.get(&path);
             let loaded = self
@@ -220,7 +220,7 @@ impl Reloader {
                 report.removed.push(m.name().to_owned());
             }
         }
-        let router = Router::from_mounted(next);
+        let router = Table::from_mounted(next);
         self.metrics
             .set_unprotected_mounts(mount::warn_unprotected(&router).len());
         self.mounts.replace(router);
@@ -230,8 +230,8 @@ impl Reloader {
 
 /// A freshly loaded plugin must fit the config and not clash with the
 /// plugins kept so far.
-fn fits(config: &Config, p: Plugin, kept: &[Arc<Mounted>]) -> Result<Plugin, String> {
-    config.check_plugin(&p.info).map_err(|e| e.to_string())?;
+fn fits(config: &Config, p: Plugin, kept: &[Arc<Mount>]) -> Result<Plugin, String> {
+    mount::check_settings(config, &p.info).map_err(|e| e.to_string())?;
     let others: Vec<&Plugin> = kept.iter().map(|m| &m.plugin).collect();
     if let Some(clash) = mount::clash(&others, &p) {
         return Err(clash);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::mount::Mounts;
+use crate::mount::LiveTable;
 use crate::pipeline::{PROTECT_PREFIX, Pipeline};
 use crate::plugin::wit;
 use crate::store::{Capture, CaptureStatus, Store};
@@ -82,7 +82,7 @@ pub fn select(store: &dyn Store, sel: &Selection) -> crate::store::StoreResult<V
 pub async fn replay(
     pipeline: &Pipeline,
     store: &Arc<dyn Store>,
-    mounts: &Mounts,
+    mounts: &LiveTable,
     capture: Capture,
 ) -> Replayed {
     let mut r = Replayed {

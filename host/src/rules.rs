@@ -5,11 +5,9 @@
 //! received the message); `recipient` is the handset. Every matching route
 //! fires; an event that matches none is kept and counted as unmatched.
 
-use std::sync::Arc;
-
 use crate::config::{Filter, Route};
 use crate::event::{Event, EventType};
-use crate::outbox::transform::Transform;
+use crate::outbox::Target;
 
 /// The compiled routes: the config's, then the webhooks' (which the admin
 /// API changes at runtime, `webhooks.rs`).
@@ -57,12 +55,6 @@ fn compile(routes: Vec<Route>) -> Vec<Compiled> {
 pub struct Matched {
     pub routes: Vec<String>,
     pub targets: Vec<Target>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    pub destination: String,
-    pub transform: Arc<Transform>,
 }
 
 impl Rules {

@@ -11,7 +11,7 @@ use crate::config::{Config, ConfigError, Overrides};
 use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
 use crate::metrics::Metrics;
-use crate::mount::{self, Mounts, Router};
+use crate::mount::{self, LiveTable, Table};
 use crate::pipeline::Pipeline;
 use crate::plugin::Runtime;
 use crate::reload::{self, Reloader};
@@ -39,7 +39,7 @@ impl StartError {
 
 /// Loads the plugins and checks the config against them: what `check`
 /// reports and `serve` starts from.
-pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Router), StartError> {
+pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Table), StartError> {
     if !config.plugin_dir.is_dir() {
         return Err(ConfigError {
             file: config.file.display().to_string(),
@@ -54,7 +54,7 @@ pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Router), StartError> {
     let runtime = Runtime::new(config.limits.clone(), Some(config.cache_dir.clone()))?;
     let plugins = mount::load_plugins(&runtime, &config.plugin_dir)?;
     let infos: Vec<_> = plugins.iter().map(|p| &p.info).collect();
-    config.check_plugins(&infos)?;
+    mount::check_config(config, &infos)?;
     Ok((runtime, mount::mount(config, plugins)))
 }
 
@@ -114,7 +114,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     );
     tokio::spawn(webhooks.clone().run(stop_rx.clone()));
     tokio::spawn(retention(store.clone(), config.retention, stop_rx.clone()));
-    let mounts = Arc::new(Mounts::new(router));
+    let mounts = Arc::new(LiveTable::new(router));
     let reloader = Reloader::new(reload::Parts {
         runtime,
         config: config.clone(),
@@ -158,7 +158,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     tokio::spawn(reload_on_sighup(reloader.clone(), certs));
     let ingress = Arc::new(Ingress {
         config: config.server.clone(),
-        router: mounts.clone(),
+        table: mounts.clone(),
         pipeline: pipeline.clone(),
         tls: server_tls,
     });

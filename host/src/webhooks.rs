@@ -26,9 +26,9 @@ use base64::Engine as _;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Breaker, Destination, Filter, HttpDestination, RawTransform, Route};
-use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
-use crate::outbox::transform::Transform;
+use crate::config::RetrySchedule;
+use crate::config::Transform;
+use crate::config::{BreakerSettings, Destination, Filter, HttpDestination, RawTransform, Route};
 pub use input::{Problem, create, patch};
 pub use registry::{Error, Loaded, Registry};
 pub use sample::sample_event;
@@ -150,7 +150,7 @@ impl Webhook {
             .collect();
         let parse = |s: &str| humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"));
         let schedule = match &self.retry_schedule {
-            None => RetrySchedule::new(DEFAULT_SCHEDULE.to_vec()),
+            None => RetrySchedule::default(),
             Some(steps) => {
                 RetrySchedule::new(steps.iter().map(|s| parse(s)).collect::<Result<_, _>>()?)
             }
@@ -183,7 +183,7 @@ impl Webhook {
             rate_limit: (self.rate_limit > 0).then_some(f64::from(self.rate_limit)),
             allow_addresses,
             ca_certs: Vec::new(),
-            breaker: Breaker::default(),
+            breaker: BreakerSettings::default(),
             paused: !self.enabled,
         });
         Ok((routes, destination))

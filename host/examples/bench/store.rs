@@ -24,9 +24,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+use switchboard::config::Transform;
 use switchboard::event::Event;
-use switchboard::outbox::transform::Transform;
-use switchboard::rules::Target;
+use switchboard::outbox::Target;
 use switchboard::store::{Batch, Capture, Disposition, SledStore, Store, StoredEvent};
 use switchboard_plugin_sdk::fixture::Fixture;
 use tokio::sync::oneshot;

@@ -11,9 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::dispatch::schedule::RetrySchedule;
-use crate::plugin::Limits;
-
 /// A config problem: which file, which key, why.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {key}: {reason}")]
@@ -44,7 +41,7 @@ pub struct Config {
     /// The admin listener, unless `admin.listen = "off"`.
     pub admin: Option<AdminConfig>,
     /// Host-side settings per plugin (protection, actions).
-    pub mounts: BTreeMap<String, crate::protect::MountSettings>,
+    pub mounts: BTreeMap<String, MountSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,21 +100,21 @@ pub struct HttpDestination {
     pub allow_addresses: Vec<ipnet::IpNet>,
     /// CAs trusted besides the public ones (`ca_file`).
     pub ca_certs: Vec<rustls::pki_types::CertificateDer<'static>>,
-    pub breaker: Breaker,
+    pub breaker: BreakerSettings,
     /// Deliveries wait (a paused webhook; config destinations never are).
     pub paused: bool,
 }
 
 /// When a failing destination is paused, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Breaker {
+pub struct BreakerSettings {
     /// Consecutive failed attempts that open it.
     pub threshold: u32,
     /// Wait before the first probe (doubles per failed probe, up to 16x).
     pub cooldown: Duration,
 }
 
-impl Default for Breaker {
+impl Default for BreakerSettings {
     fn default() -> Self {
         Self {
             threshold: 5,
@@ -131,7 +128,7 @@ pub struct Route {
     pub name: String,
     pub filter: raw::Filter,
     pub to: Vec<String>,
-    pub transform: std::sync::Arc<crate::outbox::transform::Transform>,
+    pub transform: std::sync::Arc<Transform>,
 }
 
 pub use raw::{Filter, Transform as RawTransform};
@@ -232,7 +229,7 @@ impl Config {
         // The pool's memory slots fit the largest cap any plugin has.
         limits.pool_memory_bytes = mounts
             .values()
-            .filter_map(|m: &crate::protect::MountSettings| m.max_memory_bytes)
+            .filter_map(|m: &MountSettings| m.max_memory_bytes)
             .fold(limits.max_memory_bytes, usize::max);
 
         let mut destinations = BTreeMap::new();
@@ -312,78 +309,6 @@ impl Config {
             routes,
         })
     }
-
-    /// Checks the plugin sections and routes against the plugins actually
-    /// loaded: every section names a loaded plugin, every key is declared by
-    /// it, every required key is set, every route's `provider` exists.
-    pub fn check_plugins(
-        &self,
-        loaded: &[&crate::plugin::wit::PluginInfo],
-    ) -> Result<(), ConfigError> {
-        let err = |key: String, reason: String| ConfigError {
-            file: self.file.display().to_string(),
-            key,
-            reason,
-        };
-        let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
-        for (name, settings) in &self.plugins {
-            let Some(info) = loaded.iter().find(|p| &p.name == name) else {
-                return Err(err(
-                    format!("plugins.{name}"),
-                    format!(
-                        "no plugin `{name}` in {} (loaded: {names:?})",
-                        self.plugin_dir.display()
-                    ),
-                ));
-            };
-            let _ = settings;
-            self.check_plugin(info)?;
-        }
-        for info in loaded {
-            self.check_plugin(info)?;
-        }
-        for (i, r) in self.routes.iter().enumerate() {
-            for p in &r.filter.provider {
-                if !names.contains(&p.as_str()) {
-                    return Err(err(
-                        format!("routes[{i}].match.provider"),
-                        format!("no plugin `{p}` (loaded: {names:?})"),
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One plugin against its section: every key declared by it, every
-    /// required key set (also what a hot reload checks a new plugin with).
-    pub fn check_plugin(&self, info: &crate::plugin::wit::PluginInfo) -> Result<(), ConfigError> {
-        let err = |key: String, reason: String| ConfigError {
-            file: self.file.display().to_string(),
-            key,
-            reason,
-        };
-        let name = &info.name;
-        let settings = self.plugins.get(name);
-        for key in settings.into_iter().flat_map(|s| s.keys()) {
-            if !info.config_keys.iter().any(|k| &k.name == key) {
-                let known: Vec<_> = info.config_keys.iter().map(|k| k.name.as_str()).collect();
-                return Err(err(
-                    format!("plugins.{name}.{key}"),
-                    format!("unknown key; `{name}` accepts {known:?}"),
-                ));
-            }
-        }
-        for k in info.config_keys.iter().filter(|k| k.required) {
-            if !settings.is_some_and(|s| s.contains_key(&k.name)) {
-                return Err(err(
-                    format!("plugins.{name}.{}", k.name),
-                    format!("required by plugin `{name}`: {}", k.description),
-                ));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A listener's `tls` table: both files resolved, read and checked now,
@@ -433,11 +358,16 @@ pub(super) fn resolve_value(v: raw::Value) -> Result<String, String> {
     })
 }
 
+pub mod defaults;
 mod resolve;
+mod settings;
 mod store;
+pub mod transform;
 use resolve::destination;
 pub(crate) use resolve::{parse_net, signing_key};
+pub use settings::{Limits, MountSettings, Protect, RetrySchedule};
 pub use store::JetStreamConfig;
+pub use transform::Transform;
 
 #[cfg(test)]
 mod tests;

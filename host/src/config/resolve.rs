@@ -9,13 +9,12 @@ use std::path::PathBuf;
 use base64::Engine as _;
 
 use super::{
-    Breaker, ConfigError, Destination, HttpDestination, QuarantineReply, Route, Server, duration,
-    raw,
+    BreakerSettings, ConfigError, Destination, HttpDestination, MountSettings, Protect,
+    QuarantineReply, RetrySchedule, Route, Server, Transform, duration, raw,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use crate::dispatch::schedule::{DEFAULT_SCHEDULE, RetrySchedule};
 use crate::event::{Channel, EventType, KINDS, State};
 
 pub(super) fn destination(
@@ -50,7 +49,7 @@ pub(super) fn destination(
                 return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
             }
             let schedule = match retry_schedule {
-                None => RetrySchedule::new(DEFAULT_SCHEDULE.to_vec()),
+                None => RetrySchedule::default(),
                 Some(steps) => {
                     let mut out = Vec::new();
                     for (i, s) in steps.iter().enumerate() {
@@ -101,7 +100,7 @@ pub(super) fn destination(
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
                 .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
-                && let Err(why) = crate::dispatch::guard::check(ip, &allow)
+                && let Err(why) = crate::guard::check(ip, &allow)
             {
                 return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
             }
@@ -132,7 +131,7 @@ pub(super) fn destination(
                 rate_limit,
                 allow_addresses: allow,
                 ca_certs,
-                breaker: Breaker {
+                breaker: BreakerSettings {
                     threshold,
                     cooldown: duration(
                         err,
@@ -226,7 +225,7 @@ pub(super) fn mount(
     protect: Option<raw::Protect>,
     actions: Option<raw::Actions>,
     runtime: Option<raw::PluginRuntime>,
-) -> Result<crate::protect::MountSettings, ConfigError> {
+) -> Result<MountSettings, ConfigError> {
     let key = |k: &str| format!("plugins.{name}.{k}");
     let protect = match protect {
         None => None,
@@ -262,7 +261,7 @@ pub(super) fn mount(
                     "set at least one of `token`, `basic_auth`, `allow_ips`".into(),
                 ));
             }
-            Some(crate::protect::Protect {
+            Some(Protect {
                 token,
                 token_param: p.token_param.unwrap_or_else(|| "token".into()),
                 basic_auth,
@@ -280,7 +279,7 @@ pub(super) fn mount(
             ));
         }
     };
-    Ok(crate::protect::MountSettings {
+    Ok(MountSettings {
         protect,
         max_memory_bytes,
         confirm_subscriptions: actions
@@ -383,8 +382,7 @@ pub(super) fn routes(
         check_filter(&err, &format!("{key}.match"), &r.filter)?;
         let transform = match &r.transform {
             None => Default::default(),
-            Some(t) => crate::outbox::transform::Transform::compile(t)
-                .map_err(|e| err(&format!("{key}.transform"), e))?,
+            Some(t) => Transform::compile(t).map_err(|e| err(&format!("{key}.transform"), e))?,
         };
         routes.push(Route {
             name: r.name,

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::control::{Breaker, BreakerState, Permit, RateLimiter};
-use super::schedule::{RetrySchedule, Verdict};
+use super::schedule::{self, RetrySchedule, Verdict};
 use super::{DestinationStatus, Msg, Sender, Settings};
 use crate::metrics::Metrics;
 use crate::store::{Job, Store};
@@ -26,7 +26,7 @@ pub(super) struct Actor {
     /// The configured limit, split between the instances sharing a store.
     rate: Option<f64>,
     instances: usize,
-    breaker_config: crate::config::Breaker,
+    breaker_config: crate::config::BreakerSettings,
     breaker: Breaker,
     disabled: Option<String>,
     paused: bool,
@@ -348,8 +348,7 @@ impl Actor {
                 } else {
                     job.retries += 1;
                     after.or_else(|| {
-                        self.schedule
-                            .delay(job.retries as usize, rand::random::<f64>())
+                        schedule::delay(&self.schedule, job.retries as usize, rand::random())
                     })
                 };
                 if let Some(delay) = delay {

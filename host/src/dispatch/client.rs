@@ -32,7 +32,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::guard;
+use crate::guard;
 
 /// Bytes of a response body kept with an attempt.
 pub const RESPONSE_HEAD: usize = 256;
@@ -207,7 +207,7 @@ impl Client {
         let Conn { send, driver } = &mut conn;
         if let Err(e) = driving(driver, send.ready()).await {
             return Err(Failure {
-                error: super::error_chain(&e),
+                error: crate::error::chain(&e),
                 unsent: Some(req),
             });
         }
@@ -216,7 +216,7 @@ impl Client {
             Err(mut e) => {
                 return Err(Failure {
                     unsent: e.take_message(),
-                    error: super::error_chain(&e.into_error()),
+                    error: crate::error::chain(&e.into_error()),
                 });
             }
         };
@@ -270,7 +270,7 @@ impl Client {
         };
         let (send, driver) = http1::handshake(TokioIo::new(io))
             .await
-            .map_err(|e| super::error_chain(&e))?;
+            .map_err(|e| crate::error::chain(&e))?;
         Ok(Conn {
             send,
             driver: Some(Box::pin(driver)),

@@ -81,7 +81,7 @@ pub struct Breaker {
 }
 
 impl Breaker {
-    pub fn new(cfg: crate::config::Breaker) -> Self {
+    pub fn new(cfg: crate::config::BreakerSettings) -> Self {
         Self {
             threshold: cfg.threshold,
             cooldown: cfg.cooldown,
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn breaker_opens_probes_and_recovers() {
-        let cfg = crate::config::Breaker {
+        let cfg = crate::config::BreakerSettings {
             threshold: 3,
             cooldown: Duration::from_secs(10),
         };
@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn failed_probes_back_off_to_a_cap() {
-        let mut b = Breaker::new(crate::config::Breaker {
+        let mut b = Breaker::new(crate::config::BreakerSettings {
             threshold: 1,
             cooldown: Duration::from_secs(1),
         });

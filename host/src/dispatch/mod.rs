@@ -10,7 +10,6 @@ mod actor;
 use actor::Actor;
 mod client;
 pub mod control;
-pub mod guard;
 pub mod schedule;
 mod send;
 
@@ -26,7 +25,7 @@ use crate::store::{Job, Store, StoreResult};
 use crate::time::now_ms;
 use control::BreakerState;
 use schedule::RetrySchedule;
-pub use send::{Sender, error_chain, parse_retry_after, signature};
+pub use send::Sender;
 
 /// What the operator sees of one destination.
 #[derive(Debug, Clone, Serialize)]
@@ -65,7 +64,7 @@ struct Settings {
     schedule: RetrySchedule,
     concurrency: usize,
     rate: Option<f64>,
-    breaker: crate::config::Breaker,
+    breaker: crate::config::BreakerSettings,
     kind: &'static str,
     paused: bool,
 }
@@ -86,10 +85,10 @@ impl Settings {
             // full or broken disk back off like an HTTP destination.
             Destination::File { path } => Settings {
                 sender: Sender::file(path.clone()),
-                schedule: RetrySchedule::new(schedule::DEFAULT_SCHEDULE.to_vec()),
+                schedule: RetrySchedule::default(),
                 concurrency: 1,
                 rate: None,
-                breaker: crate::config::Breaker::default(),
+                breaker: crate::config::BreakerSettings::default(),
                 kind: "file",
                 paused: false,
             },
@@ -310,6 +309,19 @@ impl Dispatcher {
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            .collect()
+    }
+
+    /// What the `/metrics` gauges show of every destination.
+    pub fn gauges(&self) -> Vec<crate::metrics::DestinationGauges> {
+        self.status()
+            .into_iter()
+            .map(|s| crate::metrics::DestinationGauges {
+                breaker_open: s.breaker != BreakerState::Closed,
+                name: s.name,
+                backlog: s.backlog,
+                oldest_created_at: s.oldest_created_at,
+            })
             .collect()
     }
 

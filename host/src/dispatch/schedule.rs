@@ -2,51 +2,22 @@
 
 use std::time::Duration;
 
-const MIN: u64 = 60;
-const HOUR: u64 = 3600;
-
-/// Delay before each attempt, in the spirit of Svix: immediately, 5 s,
-/// 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (about 28 hours in all), then the
-/// job is dead-lettered.
-pub const DEFAULT_SCHEDULE: [Duration; 8] = [
-    Duration::ZERO,
-    Duration::from_secs(5),
-    Duration::from_secs(5 * MIN),
-    Duration::from_secs(30 * MIN),
-    Duration::from_secs(2 * HOUR),
-    Duration::from_secs(5 * HOUR),
-    Duration::from_secs(10 * HOUR),
-    Duration::from_secs(10 * HOUR),
-];
+pub use crate::config::RetrySchedule;
 
 /// Retries are spread by ±20 % so a destination coming back is not hit by
 /// every queued job in the same instant.
 pub const JITTER: f64 = 0.2;
 
 /// Longest `Retry-After` we honour.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(HOUR);
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetrySchedule(Vec<Duration>);
-
-impl RetrySchedule {
-    pub fn new(steps: Vec<Duration>) -> Self {
-        Self(steps)
-    }
-
-    /// Attempts in all.
-    pub fn attempts(&self) -> usize {
-        self.0.len()
-    }
-
-    /// The delay before attempt number `attempt` (0-based; attempt 0 is the
-    /// first), or `None` when the schedule is exhausted. `unit` in [0, 1)
-    /// picks the jitter, so this stays a pure function.
-    pub fn delay(&self, attempt: usize, unit: f64) -> Option<Duration> {
-        let base = *self.0.get(attempt)?;
-        let factor = 1.0 - JITTER + 2.0 * JITTER * unit.clamp(0.0, 1.0);
-        Some(base.mul_f64(factor))
-    }
+/// The delay before attempt number `attempt` (0-based; attempt 0 is the
+/// first), or `None` when the schedule is exhausted. `unit` in [0, 1)
+/// picks the jitter, so this stays a pure function.
+pub fn delay(schedule: &RetrySchedule, attempt: usize, unit: f64) -> Option<Duration> {
+    let base = *schedule.steps().get(attempt)?;
+    let factor = 1.0 - JITTER + 2.0 * JITTER * unit.clamp(0.0, 1.0);
+    Some(base.mul_f64(factor))
 }
 
 /// What to do after a response.
@@ -82,14 +53,14 @@ mod tests {
 
     #[test]
     fn default_schedule_is_declared_order_with_bounded_jitter() {
-        let s = RetrySchedule::new(DEFAULT_SCHEDULE.to_vec());
+        let s = RetrySchedule::default();
         assert_eq!(s.attempts(), 8);
-        assert_eq!(s.delay(0, 0.5), Some(Duration::ZERO));
-        assert_eq!(s.delay(1, 0.5), Some(Duration::from_secs(5)));
-        assert_eq!(s.delay(1, 0.0), Some(Duration::from_secs(4)));
-        assert_eq!(s.delay(1, 1.0), Some(Duration::from_secs(6)));
-        assert_eq!(s.delay(7, 0.5), Some(Duration::from_secs(36_000)));
-        assert_eq!(s.delay(8, 0.5), None);
+        assert_eq!(delay(&s, 0, 0.5), Some(Duration::ZERO));
+        assert_eq!(delay(&s, 1, 0.5), Some(Duration::from_secs(5)));
+        assert_eq!(delay(&s, 1, 0.0), Some(Duration::from_secs(4)));
+        assert_eq!(delay(&s, 1, 1.0), Some(Duration::from_secs(6)));
+        assert_eq!(delay(&s, 7, 0.5), Some(Duration::from_secs(36_000)));
+        assert_eq!(delay(&s, 8, 0.5), None);
     }
 
     #[test]

@@ -179,19 +179,6 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     )
 }
 
-/// An error with its sources (`a: b: c`): hyper's and reqwest's own
-/// messages alone hide why a request failed.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
-}
-
 /// Appends one line and syncs it before the job counts as delivered.
 fn append_line(
     path: &PathBuf,

@@ -2,6 +2,7 @@
 //! schema requires is there, nothing it does not declare is, for every kind.
 
 use super::*;
+use crate::plugin::wit;
 use serde_json::Value;
 
 fn schema() -> Value {

@@ -4,7 +4,7 @@
 //! as configured).
 
 use crate::config::QuarantineReply;
-use crate::mount::Mounted;
+use crate::mount::Mount;
 use crate::store::{Batch, Capture, CaptureStatus, StoreError};
 
 use super::{Pipeline, Reply};
@@ -45,7 +45,7 @@ impl Pipeline {
 
     pub(super) async fn quarantine(
         &self,
-        mounted: &Mounted,
+        mounted: &Mount,
         mut capture: Capture,
         reason: String,
     ) -> Result<Reply, StoreError> {

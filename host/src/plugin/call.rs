@@ -12,43 +12,7 @@ use super::bindings::switchboard::provider::host::{self, LogLevel};
 use super::clocks::FrozenClock;
 use super::load::{Plugin, TICK};
 use super::wit;
-
-/// Resource limits for every plugin call.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Linear memory cap per instance.
-    pub max_memory_bytes: usize,
-    /// The memory slot size of the instance pool: the largest cap any
-    /// plugin has (`[plugins.NAME.runtime] max_memory_mb`), fixed at start.
-    pub pool_memory_bytes: usize,
-    pub max_stack_bytes: usize,
-    /// Wall-clock budget per call (rounded up to 10 ms ticks).
-    pub timeout: Duration,
-    /// Most events one call may return.
-    pub max_events: usize,
-    /// Most bytes of reply body, and of all event strings together.
-    pub max_output_bytes: usize,
-    /// Captured guest stdout/stderr per call.
-    pub max_log_bytes: usize,
-    /// Instances the pooling allocator keeps slots for (concurrent calls;
-    /// the config sets it from the executor's threads).
-    pub pool_instances: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_memory_bytes: 32 << 20,
-            pool_memory_bytes: 32 << 20,
-            max_stack_bytes: 512 << 10,
-            timeout: Duration::from_millis(200),
-            max_events: 1000,
-            max_output_bytes: 4 << 20,
-            max_log_bytes: 64 << 10,
-            pool_instances: 16,
-        }
-    }
-}
+pub use crate::config::Limits;
 
 /// Why a call produced no usable outcome. None of these is the provider's
 /// fault: the capture is quarantined for replay.
@@ -278,7 +242,7 @@ impl Plugin {
                 return Err(CallError::Invalid(format!("invalid reply header `{k}`")));
             }
         }
-        let size: usize = outcome.events.iter().map(crate::event::approx_size).sum();
+        let size: usize = outcome.events.iter().map(super::approx_size).sum();
         if size > limits.max_output_bytes {
             return Err(CallError::Invalid(format!("{size} bytes of events")));
         }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crate::dispatch::guard::GuardedResolver;
+use crate::guard::GuardedResolver;
 
 const MAX_BYTES: usize = 64 << 10;
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -56,7 +56,7 @@ async fn download(url: reqwest::Url) -> Result<String, String> {
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| format!("{url}: {}", crate::dispatch::error_chain(&e)))?;
+        .map_err(|e| format!("{url}: {}", crate::error::chain(&e)))?;
     if !resp.status().is_success() {
         return Err(format!("{url}: HTTP {}", resp.status()));
     }

@@ -118,7 +118,7 @@ fn apply(
             "transform" => {
                 let compiled = serde_json::from_value::<crate::config::RawTransform>(v.clone())
                     .map_err(|_| "want \"envelope\", \"data\" or {\"template\": {...}}".into())
-                    .and_then(|raw| crate::outbox::transform::Transform::compile(&raw));
+                    .and_then(|raw| crate::config::Transform::compile(&raw));
                 match (v, compiled) {
                     (Value::Null, _) => w.transform = None,
                     (_, Ok(_)) => w.transform = Some(v.clone()),
@@ -308,7 +308,7 @@ fn check_url(w: &Webhook) -> Result<(), String> {
     let local = (host == "localhost" || host.ends_with(".localhost"))
         .then_some(std::net::IpAddr::from([127, 0, 0, 1]));
     if let Some(ip) = literal.or(local) {
-        crate::dispatch::guard::check(ip, &allow).map_err(|why| format!("`{}`: {why}", w.url))?;
+        crate::guard::check(ip, &allow).map_err(|why| format!("`{}`: {why}", w.url))?;
     }
     Ok(())
 }

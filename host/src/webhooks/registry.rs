@@ -14,8 +14,8 @@ use super::{Problem, Secret, Webhook, decode_all};
 use crate::config::{Destination, Route};
 use crate::dispatch::Dispatcher;
 use crate::event::EventType;
+use crate::outbox::Target;
 use crate::pipeline::Pipeline;
-use crate::rules::Target;
 use crate::store::{Batch, Job, Store, StoreError};
 use crate::time::now_ms;
 

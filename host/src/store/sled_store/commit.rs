@@ -141,7 +141,7 @@ impl SledStore {
 fn own_event(e: &StoredEvent, jobs: &mut [Option<Job>]) -> StoreResult<OwnEvent> {
     let json = serde_json::to_string(&e.event)
         .map_err(|err| StoreError::Io(format!("encode event: {err}")))?;
-    let lane = crate::outbox::lane(&e.event);
+    let lane = e.event.lane();
     let mut recs = Vec::new();
     let mut jobs_at = None;
     for slot in jobs.iter_mut() {

@@ -288,7 +288,7 @@ impl OwnEvent {
             id: j.id,
             destination: j.destination.clone(),
             event_id: self.id.clone(),
-            lane: crate::outbox::lane(event),
+            lane: event.lane(),
             payload: std::sync::Arc::from(j.payload.as_deref().unwrap_or(&self.json)),
             created_at: self.jobs_at,
             due_at: self.jobs_at,

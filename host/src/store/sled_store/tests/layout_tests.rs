@@ -2,9 +2,9 @@
 //! until it is delivered, one message record for dedup and state.
 
 use super::*;
-use crate::outbox::transform::Transform;
+use crate::config::Transform;
+use crate::outbox::Target;
 use crate::plugin::wit;
-use crate::rules::Target;
 
 /// A Twilio-like delivery receipt of `message`, produced by capture `capture`.
 pub(crate) fn status_event(capture: u64, message: &str, received_at: i64) -> Event {

@@ -33,7 +33,7 @@ fn forwarded(id: u64, message: &str, job_id: u64) -> (Batch, Job) {
     c.events = vec![event.id.clone()];
     let mut job = job(job_id);
     job.event_id = event.id.clone();
-    job.lane = crate::outbox::lane(&event);
+    job.lane = event.lane();
     job.payload = serde_json::to_string(&event).unwrap().into();
     let state = MessageState {
         state: State::Delivered,

@@ -1,9 +1,58 @@
-//! From the contract's types (what a plugin returns) to the host's.
+//! From the contract's types (what a plugin returns) to the host's
+//! [`Event`]. The conversions live here, with the bindings, so the shared
+//! event type and everything that stores it never depend on the sandbox's
+//! types.
 
-use super::*;
+use super::wit;
+use crate::actions::Action;
+use crate::event::*;
+use crate::time::Rfc3339;
 
 fn ms(t: Option<i64>) -> Option<Rfc3339> {
     t.map(Rfc3339)
+}
+
+impl Event {
+    /// Stamps a plugin's event.
+    pub fn from_plugin(
+        provider: &str,
+        app_code: Option<&str>,
+        capture_id: u64,
+        received_at_ms: i64,
+        ev: wit::Event,
+    ) -> Self {
+        let mut extra = serde_json::Map::new();
+        for (k, v) in ev.extra {
+            extra.insert(k, serde_json::Value::String(v));
+        }
+        Event {
+            id: Self::stable_id(provider, &ev.id),
+            provider: provider.to_owned(),
+            provider_event_id: ev.id,
+            app_code: app_code.map(str::to_owned),
+            capture_id,
+            received_at: Rfc3339(received_at_ms),
+            body: EventBody::from(ev.kind),
+            extra,
+        }
+    }
+}
+
+/// A rough byte size of a plugin event, to bound what a plugin may return.
+pub fn approx_size(ev: &wit::Event) -> usize {
+    let extra: usize = ev.extra.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let kind = match &ev.kind {
+        wit::EventKind::DeliveryStatus(d) => d.message_id.len() + d.provider_status.len() + 64,
+        wit::EventKind::InboundMessage(m) => {
+            m.text.len()
+                + m.from.len()
+                + m.to.len()
+                + m.media.iter().map(|x| x.url.len() + 32).sum::<usize>()
+        }
+        wit::EventKind::LinkHit(l) => l.url.len() + l.recipient.len() + 64,
+        _ => 64,
+    };
+    ev.id.len() + extra + kind
 }
 
 impl From<wit::DeliveryState> for State {
@@ -97,6 +146,17 @@ impl From<wit::EventKind> for EventBody {
                 sender: s.sender,
                 occurred_at: ms(s.occurred_at),
             }),
+        }
+    }
+}
+
+impl From<wit::Action> for Action {
+    fn from(a: wit::Action) -> Self {
+        match a {
+            wit::Action::ConfirmSubscription(c) => Action::ConfirmSubscription {
+                url: c.url,
+                topic: c.topic,
+            },
         }
     }
 }
