@@ -1,8 +1,9 @@
-//! Stage 1: ingress. A hyper 1 server that matches the routes the loaded
-//! plugins declared, bounds what a client may send (connections, header
-//! time, body size and time), and turns each callback into the contract's
-//! `http-request`. It is the only place that turns errors into HTTP status
-//! codes.
+//! Stage 1: ingress. A hyper 1 server that matches the endpoints the
+//! loaded plugins declared, bounds what a client may send (connections,
+//! header time, body size and time), and turns each callback into the
+//! contract's `http-request`. It is the only place that turns errors into
+//! HTTP status codes: its own (404, 405, 408, 413) here, the pipeline's
+//! outcomes in `answer.rs`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,6 +18,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+
+mod answer;
+pub use answer::answer;
 
 use crate::config::Server;
 use crate::mount::Found;
@@ -163,12 +167,12 @@ impl Ingress {
             return self.not_allowed(rel);
         };
         let table = self.table.current();
-        let (mounted, route, params) = match table.find(rel, method) {
+        let (mount, route, params) = match table.find(rel, method) {
             Found::Endpoint {
-                mounted,
+                mount,
                 route,
                 params,
-            } => (mounted.clone(), route.to_owned(), params),
+            } => (mount.clone(), route.to_owned(), params),
             Found::WrongMethod(allowed) => return method_not_allowed(&allowed),
             Found::NotFound => return text(404, "no such route"),
         };
@@ -201,7 +205,7 @@ impl Ingress {
             received_at,
             remote_addr: remote.ip().to_string(),
         };
-        to_response(self.pipeline.handle(mounted, request).await)
+        to_response(self.pipeline.handle(mount, request).await)
     }
 
     /// Reads the body within the size and time limits.

@@ -11,61 +11,61 @@
 
 // --- The edges: the binary's commands and the wiring that starts and
 // --- steers the stages. Errors become exit codes and log lines here.
-/// The admin API, `/metrics` and the dashboard, on their own listener.
-mod admin;
 /// The `switchboard` commands (`serve`, `check`, `plugin new|test`, the
 /// operator's commands against the admin API).
 pub mod cli;
+/// Start-up and shutdown: config, store, plugins, listeners, signals.
+mod server;
+/// The admin API, `/metrics` and the dashboard, on their own listener.
+mod admin;
+/// Webhooks made through the admin API, applied to `rules` and `dispatch`.
+mod webhooks;
 /// Plugins and config swapped while running (file changes, SIGHUP).
 mod reload;
 /// Stored captures run through the pipeline again.
 mod replay;
-/// Start-up and shutdown: config, store, plugins, listeners, signals.
-mod server;
-/// Webhooks made through the admin API, applied to `rules` and `dispatch`.
-mod webhooks;
 
 // --- The flow, in order: a callback in, events out.
+/// 1. The public listener: HTTP in, the provider's reply out. The one
+///    place a pipeline outcome becomes a status code.
+mod ingress;
+/// 2. One callback through steps 3-7: call the plugin, route its events,
+///    commit it all in one batch.
+pub mod pipeline;
+/// The endpoints the loaded plugins declared, each with its settings.
+mod mount;
+/// 3. The operator's protection of mounts whose provider does not sign.
+mod protect;
+/// 4. The sandboxed provider plugins (wasmtime) and their contract's types.
+pub mod plugin;
+/// 5. Dedup and message state: which events are new.
+pub mod normalize;
+/// 6. Config routes and webhooks: which destinations get an event.
+mod rules;
+/// 7. Durable delivery jobs, written with the events.
+pub mod outbox;
 /// Side effects a plugin asked for, once the callback is durable.
 mod actions;
 /// 8. Deliveries: one actor per destination, retries, dead letters.
 mod dispatch;
-/// 1. The public listener: HTTP in, the provider's reply out. The one
-///    place a pipeline outcome becomes a status code.
-mod ingress;
-/// The endpoints the loaded plugins declared, each with its settings.
-mod mount;
-/// 5. Dedup and message state: which events are new.
-pub mod normalize;
-/// 7. Durable delivery jobs, written with the events.
-pub mod outbox;
-/// 2. One callback through steps 3-7: call the plugin, route its events,
-///    commit it all in one batch.
-pub mod pipeline;
-/// 4. The sandboxed provider plugins (wasmtime) and their contract's types.
-pub mod plugin;
-/// 3. The operator's protection of mounts whose provider does not sign.
-mod protect;
-/// 6. Config routes and webhooks: which destinations get an event.
-mod rules;
 
 // --- Shared by the stages; they import no stage.
-/// The config file, resolved into plain settings.
-pub mod config;
-/// The error policy's helper (STYLE.md "Errors").
-pub mod error;
-/// The one shared event type.
-pub mod event;
-/// The SSRF guard every outbound connection goes through.
-mod guard;
 /// Prometheus families.
 mod metrics;
 /// The durable store: sled embedded, or NATS JetStream.
 pub mod store;
-/// Milliseconds and RFC 3339.
-pub mod time;
+/// The config file, resolved into plain settings.
+pub mod config;
 /// Certificates for the HTTPS listeners.
 mod tls;
+/// The SSRF guard every outbound connection goes through.
+mod guard;
+/// The one shared event type.
+pub mod event;
+/// The error policy's helper (STYLE.md "Errors").
+pub mod error;
+/// Milliseconds and RFC 3339.
+pub mod time;
 
 /// Route patterns are shared with the plugin SDK, so a plugin's own tests
 /// route exactly as the host does.

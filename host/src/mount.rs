@@ -3,10 +3,9 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::{Config, ConfigError};
-use crate::plugin::{Plugin, Runtime, wit};
+use crate::plugin::{Plugin, Runtime, Suspect, wit};
 use crate::route::RoutePattern;
 
 /// A plugin ready to serve: the component and its resolved settings.
@@ -14,22 +13,14 @@ pub struct Mount {
     pub plugin: Plugin,
     pub context: wit::Context,
     /// Host-side settings: protection, allowed actions.
-    pub settings: crate::protect::MountSettings,
-    /// Until when (ms) its calls run off the runtime workers, after a timeout.
-    suspect_until: AtomicI64,
+    pub settings: crate::config::MountSettings,
+    /// Its standing with the plugin scheduler (a suspect after a timeout).
+    pub suspect: Suspect,
 }
 
 impl Mount {
     pub fn name(&self) -> &str {
         self.plugin.name()
-    }
-
-    pub fn is_suspect(&self, now_ms: i64) -> bool {
-        self.suspect_until.load(Ordering::Relaxed) > now_ms
-    }
-
-    pub fn mark_suspect(&self, until_ms: i64) {
-        self.suspect_until.fetch_max(until_ms, Ordering::Relaxed);
     }
 }
 
@@ -42,7 +33,7 @@ pub struct Table {
 /// What a path resolves to.
 pub enum Found<'a> {
     Endpoint {
-        mounted: &'a Arc<Mount>,
+        mount: &'a Arc<Mount>,
         route: &'a str,
         params: Vec<(String, String)>,
     },
@@ -60,7 +51,7 @@ impl Table {
             };
             if methods.contains(&method) {
                 return Found::Endpoint {
-                    mounted,
+                    mount: mounted,
                     route: pattern.as_str(),
                     params,
                 };
@@ -180,7 +171,7 @@ pub fn mounted(config: &Config, plugin: Plugin) -> Arc<Mount> {
         plugin,
         context,
         settings: mount_settings,
-        suspect_until: AtomicI64::new(0),
+        suspect: Suspect::default(),
     })
 }
 

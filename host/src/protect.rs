@@ -1,4 +1,4 @@
-//! Stage 1b: per-mount protection, for providers that do not sign their
+//! Stage 2: per-mount protection, for providers that do not sign their
 //! callbacks. The operator can require any of: a source address in an
 //! allow-list, HTTP basic auth (credentials in the callback URL), and a
 //! secret token (a query parameter or the `X-Switchboard-Token` header).
@@ -10,13 +10,29 @@ use subtle::ConstantTimeEq as _;
 
 use crate::plugin::wit;
 
-pub use crate::config::{MountSettings, Protect};
+pub use crate::config::Protect;
 
-/// Why a request was refused before reaching the plugin.
-#[derive(Debug, PartialEq)]
-pub struct Refusal {
-    pub status: u16,
-    pub reason: String,
+/// Why a request was refused before reaching the plugin (ingress turns
+/// each into its status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Its source address is not in `allow_ips`.
+    Source,
+    /// No or wrong basic auth credentials.
+    Credentials,
+    /// No or wrong secret token.
+    Token,
+}
+
+impl Refusal {
+    /// What the provider is told, and what the capture records.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Source => "source address not allowed for this provider",
+            Refusal::Credentials => "basic auth required",
+            Refusal::Token => "missing or wrong token",
+        }
+    }
 }
 
 pub const TOKEN_HEADER: &str = "x-switchboard-token";
@@ -28,14 +44,10 @@ fn same(a: &str, b: &str) -> bool {
 impl Protect {
     /// Checks `req`, removing the token from its query and URL.
     pub fn check(&self, req: &mut wit::HttpRequest) -> Result<(), Refusal> {
-        let refuse = |status, reason: &str| Refusal {
-            status,
-            reason: reason.to_owned(),
-        };
         if !self.allow_ips.is_empty() {
             let ip = req.remote_addr.parse::<std::net::IpAddr>().ok();
             if !ip.is_some_and(|ip| self.allow_ips.iter().any(|n| n.contains(&ip))) {
-                return Err(refuse(403, "source address not allowed for this provider"));
+                return Err(Refusal::Source);
             }
         }
         if let Some((user, password)) = &self.basic_auth {
@@ -52,7 +64,7 @@ impl Protect {
                 .and_then(|g| g.split_once(':'))
                 .is_some_and(|(u, p)| same(u, user) & same(p, password));
             if !ok {
-                return Err(refuse(401, "basic auth required"));
+                return Err(Refusal::Credentials);
             }
         }
         if let Some(token) = &self.token {
@@ -62,7 +74,7 @@ impl Protect {
             }
             let given = from_query.or_else(|| header(req, TOKEN_HEADER).map(str::to_owned));
             if !given.is_some_and(|g| same(&g, token)) {
-                return Err(refuse(403, "missing or wrong token"));
+                return Err(Refusal::Token);
             }
         }
         Ok(())
@@ -148,9 +160,9 @@ mod tests {
         assert_eq!(r.query, "id=1&status=DELIVRD");
         assert_eq!(r.url, "https://h/api/v1/cb?id=1&status=DELIVRD");
         let mut wrong = req("id=1&token=guess", &[], "1.2.3.4");
-        assert_eq!(token().check(&mut wrong).unwrap_err().status, 403);
+        assert_eq!(token().check(&mut wrong), Err(Refusal::Token));
         let mut missing = req("id=1", &[], "1.2.3.4");
-        assert_eq!(token().check(&mut missing).unwrap_err().status, 403);
+        assert_eq!(token().check(&mut missing), Err(Refusal::Token));
     }
 
     #[test]
@@ -179,22 +191,16 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode("pushwoosh:nope")
         );
         assert_eq!(
-            p.check(&mut req("", &[("authorization", &bad)], "203.0.113.9"))
-                .unwrap_err()
-                .status,
-            401
+            p.check(&mut req("", &[("authorization", &bad)], "203.0.113.9")),
+            Err(Refusal::Credentials)
         );
         assert_eq!(
-            p.check(&mut req("", &[("authorization", &good)], "198.51.100.1"))
-                .unwrap_err()
-                .status,
-            403
+            p.check(&mut req("", &[("authorization", &good)], "198.51.100.1")),
+            Err(Refusal::Source)
         );
         assert_eq!(
-            p.check(&mut req("", &[("authorization", &good)], "garbage"))
-                .unwrap_err()
-                .status,
-            403
+            p.check(&mut req("", &[("authorization", &good)], "garbage")),
+            Err(Refusal::Source)
         );
     }
 }

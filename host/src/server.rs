@@ -12,7 +12,7 @@ use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
 use crate::metrics::Metrics;
 use crate::mount::{self, LiveTable, Table};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{self, Pipeline};
 use crate::plugin::Runtime;
 use crate::reload::{self, Reloader};
 use crate::rules::Rules;
@@ -82,7 +82,10 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
             Rules::new(config.routes.clone()).with_webhooks(hooks.routes()),
             dispatcher.clone(),
             metrics.clone(),
-            config.server.quarantine_reply,
+            {
+                let quarantine = config.server.quarantine_reply;
+                Arc::new(move |o: &pipeline::Outcome| ingress::answer(o, quarantine))
+            },
             config.max_concurrent_calls,
         )
         .map_err(anyhow::Error::from)?,

@@ -3,60 +3,46 @@
 //! 4xx) and quarantined after a plugin failure (kept for replay, answered
 //! as configured).
 
-use crate::config::QuarantineReply;
+use super::{Outcome, Pipeline, Reply};
 use crate::mount::Mount;
 use crate::store::{Batch, Capture, CaptureStatus, StoreError};
 
-use super::{Pipeline, Reply};
-
 impl Pipeline {
-    /// A refused callback: kept for inspection, answered with a 4xx.
+    /// A refused callback (`Refused` or `Rejected`): kept for inspection.
     pub(super) fn reject(
         &self,
         plugin: &str,
         mut capture: Capture,
-        status: u16,
+        outcome: Outcome,
         reason: String,
     ) -> Result<Reply, StoreError> {
+        let reply = (self.answer)(&outcome);
         tracing::info!(
             plugin,
             capture = capture.id,
-            status,
+            status = reply.status,
             "callback rejected: {reason}"
         );
-        capture.status = CaptureStatus::Rejected {
-            reason: reason.clone(),
-        };
-        capture.reply_status = status;
+        capture.status = CaptureStatus::Rejected { reason };
+        capture.reply_status = reply.status;
         // Not awaited: nothing was acknowledged.
         drop(self.store.commit(Batch {
             captures: vec![capture],
             ..Batch::default()
         })?);
-        let mut reply = Reply::text(status, &reason);
-        if status == 401 {
-            reply.headers.push((
-                "www-authenticate".into(),
-                "Basic realm=\"switchboard\"".into(),
-            ));
-        }
         Ok(reply)
     }
 
     pub(super) async fn quarantine(
         &self,
-        mounted: &Mount,
+        mount: &Mount,
         mut capture: Capture,
         reason: String,
     ) -> Result<Reply, StoreError> {
-        let reply = match self.quarantine_reply {
-            QuarantineReply::Accept => Reply::from(mounted.plugin.info.accept_reply.clone()),
-            QuarantineReply::Retry => {
-                Reply::text(503, "temporarily unable to process; retry later")
-            }
-        };
+        let accept_reply = mount.plugin.info.accept_reply.clone();
+        let reply = (self.answer)(&Outcome::Quarantined(accept_reply));
         tracing::warn!(
-            plugin = mounted.name(),
+            plugin = mount.name(),
             capture = capture.id,
             status = reply.status,
             "callback quarantined (replayable): {reason}"

@@ -177,7 +177,7 @@ impl Plugin {
     }
 
     /// Calls `handle` in a fresh instance and checks the output limits.
-    /// Blocking: run it off the async runtime (see `Executor`).
+    /// Blocking: run it off the async runtime (see `Scheduler`).
     pub fn handle(
         &self,
         capture_id: u64,

@@ -8,12 +8,12 @@ mod call;
 mod certs;
 mod clocks;
 mod convert;
-mod executor;
 mod load;
+mod schedule;
 
 pub use bindings::method_name;
 pub use bindings::switchboard::provider::types as wit;
 pub use call::{CallError, Limits};
 pub use convert::approx_size;
-pub use executor::Executor;
 pub use load::{LoadError, Plugin, Runtime, SUPPORTED_CONTRACT};
+pub use schedule::{Answer, Scheduler, Suspect};
