@@ -95,12 +95,24 @@ fn merge(into: &mut Vec<wit::Method>, methods: &[wit::Method]) {
     }
 }
 
+/// The plugin directory cannot be read (one plugin that fails to load is
+/// logged and skipped instead).
+#[derive(Debug, thiserror::Error)]
+#[error("plugin directory {}: {source}", dir.display())]
+pub struct PluginDirError {
+    pub dir: std::path::PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
 /// Loads every `*.wasm` in the plugin directory. A plugin that fails to
 /// load, or whose name or routes clash with one loaded before it, is
 /// skipped with a logged reason: one broken file never stops the others.
-pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> anyhow::Result<Vec<Plugin>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("plugin directory {}: {e}", dir.display()))?;
+pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> Result<Vec<Plugin>, PluginDirError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| PluginDirError {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "wasm"))

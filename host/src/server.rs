@@ -51,8 +51,9 @@ pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Table), StartError> {
         }
         .into());
     }
-    let runtime = Runtime::new(config.limits.clone(), Some(config.cache_dir.clone()))?;
-    let plugins = mount::load_plugins(&runtime, &config.plugin_dir)?;
+    let runtime = Runtime::new(config.limits.clone(), Some(config.cache_dir.clone()))
+        .map_err(anyhow::Error::from)?;
+    let plugins = mount::load_plugins(&runtime, &config.plugin_dir).map_err(anyhow::Error::from)?;
     let infos: Vec<_> = plugins.iter().map(|p| &p.info).collect();
     mount::check_config(config, &infos)?;
     Ok((runtime, mount::mount(config, plugins)))
@@ -75,7 +76,8 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
         store.clone(),
         metrics.clone(),
         stop_rx.clone(),
-    )?;
+    )
+    .map_err(anyhow::Error::from)?;
     let pipeline = Arc::new(
         Pipeline::new(
             store.clone(),

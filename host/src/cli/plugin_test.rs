@@ -76,7 +76,8 @@ fn config(args: &TestArgs) -> Result<Vec<(String, String)>, StartError> {
 }
 
 pub fn run(args: &TestArgs) -> Result<(), StartError> {
-    let runtime = Runtime::new(Limits::default(), args.cache_dir.clone())?;
+    let runtime =
+        Runtime::new(Limits::default(), args.cache_dir.clone()).map_err(anyhow::Error::from)?;
     let plugin = runtime.load(&args.wasm).map_err(fail)?;
     let ctx = wit::Context {
         config: config(args)?,

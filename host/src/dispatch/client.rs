@@ -102,6 +102,28 @@ pub struct Client {
     max_idle: usize,
 }
 
+/// Why a destination's client could not be built from its settings (the
+/// config checked them, so this is rare: a certificate rustls refuses).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("`{url}`: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("{0}: no host")]
+    NoHost(String),
+    #[error("{0}: no port")]
+    NoPort(String),
+    #[error("{url}: scheme {scheme} is neither http nor https")]
+    Scheme { url: String, scheme: String },
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("host name: {0}")]
+    Name(#[from] rustls::pki_types::InvalidDnsNameError),
+}
+
 impl Client {
     /// A client for `url` (http or https; the config checked which is
     /// allowed), keeping up to `max_idle` connections open between requests.
@@ -112,10 +134,13 @@ impl Client {
         extra_roots: &[CertificateDer<'static>],
         timeout: Duration,
         max_idle: usize,
-    ) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(url)?;
+    ) -> Result<Self, ClientError> {
+        let url = reqwest::Url::parse(url).map_err(|e| ClientError::Url {
+            url: url.to_owned(),
+            source: e,
+        })?;
         let Some(host_str) = url.host_str() else {
-            anyhow::bail!("{url}: no host");
+            return Err(ClientError::NoHost(url.to_string()));
         };
         // IPv6 literals come bracketed.
         let host = host_str
@@ -124,7 +149,7 @@ impl Client {
             .to_owned();
         let port = url
             .port_or_known_default()
-            .ok_or_else(|| anyhow::anyhow!("{url}: no port"))?;
+            .ok_or_else(|| ClientError::NoPort(url.to_string()))?;
         let tls = match url.scheme() {
             "http" => None,
             // The root store (~150 certificates) only where it is used.
@@ -141,7 +166,12 @@ impl Client {
                     name,
                 ))
             }
-            other => anyhow::bail!("{url}: scheme {other} is neither http nor https"),
+            other => {
+                return Err(ClientError::Scheme {
+                    url: url.to_string(),
+                    scheme: other.to_owned(),
+                });
+            }
         };
         let authority = match url.port() {
             Some(p) => format!("{host_str}:{p}"),
@@ -315,7 +345,7 @@ async fn read(driver: &mut Option<Driver>, resp: Response<Incoming>) -> (Answer,
 }
 
 /// rustls (ring) trusting `roots`, speaking HTTP/1.1 only.
-fn client_config(roots: rustls::RootCertStore) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

@@ -27,6 +27,19 @@ use control::BreakerState;
 use schedule::RetrySchedule;
 pub use send::Sender;
 
+/// Why a destination could not be started or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("no destination `{0}` is running")]
+    NotRunning(String),
+    #[error("destination `{0}` stopped")]
+    Stopped(String),
+}
+
 /// What the operator sees of one destination.
 #[derive(Debug, Clone, Serialize)]
 pub struct DestinationStatus {
@@ -70,7 +83,7 @@ struct Settings {
 }
 
 impl Settings {
-    fn of(d: &Destination) -> anyhow::Result<Self> {
+    fn of(d: &Destination) -> Result<Self, DispatchError> {
         Ok(match d {
             Destination::Http(h) => Settings {
                 sender: Sender::http(h)?,
@@ -113,7 +126,7 @@ impl Dispatcher {
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
-    ) -> anyhow::Result<Arc<Self>> {
+    ) -> Result<Arc<Self>, DispatchError> {
         let dispatcher = Arc::new(Self {
             queues: Default::default(),
             status: Default::default(),
@@ -139,7 +152,7 @@ impl Dispatcher {
 
     /// Adds a destination while running (config reload) and queues the
     /// jobs already waiting for it in the store.
-    pub fn add(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+    pub fn add(&self, name: &str, d: &Destination) -> Result<(), DispatchError> {
         self.spawn_actor(name, d)?;
         if self.store.shared() {
             return Ok(());
@@ -154,7 +167,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn spawn_actor(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+    fn spawn_actor(&self, name: &str, d: &Destination) -> Result<(), DispatchError> {
         let disabled: HashMap<String, String> = self.store.disabled()?.into_iter().collect();
         let settings = Settings::of(d)?;
         let status = Arc::new(Mutex::new(DestinationStatus {
@@ -211,12 +224,12 @@ impl Dispatcher {
     /// Applies a changed destination (config reload): the actor keeps its
     /// queue and breaker state; attempts in flight finish with the old
     /// settings, the next ones use the new.
-    pub fn update(&self, name: &str, d: &Destination) -> anyhow::Result<()> {
+    pub fn update(&self, name: &str, d: &Destination) -> Result<(), DispatchError> {
         let settings = Settings::of(d)?;
         let queues = self.queues.read().unwrap_or_else(|p| p.into_inner());
         let q = queues
             .get(name)
-            .ok_or_else(|| anyhow::anyhow!("no destination `{name}` is running"))?;
+            .ok_or_else(|| DispatchError::NotRunning(name.to_owned()))?;
         // What the operator sees changes now, not when the actor gets to it.
         if let Some(s) = self
             .status
@@ -229,7 +242,7 @@ impl Dispatcher {
             s.rate_limit = settings.rate;
         }
         q.send(Msg::Reconfigure(Box::new(settings)))
-            .map_err(|_| anyhow::anyhow!("destination `{name}` stopped"))
+            .map_err(|_| DispatchError::Stopped(name.to_owned()))
     }
 
     /// Stops a destination removed from the config once its attempts in

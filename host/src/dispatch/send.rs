@@ -25,7 +25,7 @@ pub enum Sender {
 }
 
 impl Sender {
-    pub fn http(d: &HttpDestination) -> anyhow::Result<Self> {
+    pub fn http(d: &HttpDestination) -> Result<Self, super::client::ClientError> {
         let client = Box::new(Client::new(
             &d.url,
             d.allow_addresses.clone(),

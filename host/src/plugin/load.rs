@@ -42,6 +42,24 @@ pub enum LoadError {
     Describe { path: PathBuf, reason: String },
     #[error("{path}: invalid plugin description: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    /// The runtime itself could not be set up (no plugin involved).
+    #[error("{what}: {source}")]
+    Engine {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("epoch ticker thread: {0}")]
+    Ticker(#[source] std::io::Error),
+}
+
+/// wasmtime's errors are `anyhow::Error`s, which are not `std` errors:
+/// boxed, they can be a `#[source]`.
+fn engine_error(what: &'static str) -> impl FnOnce(wasmtime::Error) -> LoadError {
+    move |e| LoadError::Engine {
+        what,
+        source: e.into(),
+    }
 }
 
 /// The shared wasmtime machinery: engines, linkers and the epoch ticker.
@@ -64,7 +82,7 @@ pub const BIG_COMPONENT_BYTES: usize = 4 << 20;
 
 impl Runtime {
     /// Builds both engines (`engine`) and starts the epoch ticker.
-    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
+    pub fn new(limits: Limits, cache_dir: Option<PathBuf>) -> Result<Arc<Self>, LoadError> {
         let small = engine(&limits, false)?;
         let big = engine(&limits, true)?;
         // The ticker is an OS thread: a tokio task would starve under load
@@ -83,7 +101,8 @@ impl Runtime {
                     }
                     std::thread::sleep(TICK);
                 }
-            })?;
+            })
+            .map_err(LoadError::Ticker)?;
         Ok(Arc::new(Self {
             small,
             big,
@@ -206,7 +225,7 @@ fn write_atomically(dir: &Path, dest: &Path, data: &[u8]) -> std::io::Result<()>
 /// here), linked with WASI with nothing granted (and frozen clocks whose
 /// timers are due at once, see `clocks.rs`) plus the `host` interface.
 /// `cow`: initial memory mapped copy-on-write instead of copied.
-fn engine(limits: &Limits, cow: bool) -> anyhow::Result<(Engine, Linker<CallState>)> {
+fn engine(limits: &Limits, cow: bool) -> Result<(Engine, Linker<CallState>), LoadError> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.max_wasm_stack(limits.max_stack_bytes);
@@ -230,14 +249,13 @@ fn engine(limits: &Limits, cow: bool) -> anyhow::Result<(Engine, Linker<CallStat
     }
     config.memory_init_cow(cow);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config).map_err(|e| anyhow::anyhow!("wasmtime engine: {e}"))?;
+    let engine = Engine::new(&config).map_err(engine_error("wasmtime engine"))?;
     let mut linker = Linker::<CallState>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking WASI: {e}"))?;
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(engine_error("linking WASI"))?;
     super::clocks::link_frozen_monotonic_clock(&mut linker)
-        .map_err(|e| anyhow::anyhow!("linking the frozen clock: {e}"))?;
+        .map_err(engine_error("linking the frozen clock"))?;
     Provider::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-        .map_err(|e| anyhow::anyhow!("linking host interface: {e}"))?;
+        .map_err(engine_error("linking host interface"))?;
     Ok((engine, linker))
 }
 
