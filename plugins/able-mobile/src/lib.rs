@@ -24,10 +24,7 @@ impl Plugin for AbleMobile {
                 "/amSmsCallback",
                 "delivery report",
             )],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
+            config_keys: vec![ConfigKey::setting("utc_offset").describe(
                 "UTC offset of AbleMobile's zone-less dates, e.g. +02:00; default +00:00",
             )],
             accept_reply: reply_text(200, "OK"),

@@ -115,24 +115,13 @@ impl Plugin for AwsSns {
                 "SNS HTTP(S) subscription: notifications and (un)subscribe confirmations",
             )],
             config_keys: vec![
-                ConfigKey::new(
-                    "allowed_topics",
-                    true,
-                    false,
-                    "Comma-separated TopicArns accepted; messages and confirmations of any other topic are refused",
-                ),
-                ConfigKey::new(
-                    "certificate_pem",
-                    false,
-                    false,
-                    "PEM certificate(s) used instead of fetching SigningCertURL (air-gapped hosts, tests)",
-                ),
-                ConfigKey::new(
-                    "timestamp_tolerance_secs",
-                    false,
-                    false,
-                    "Refuse messages whose signed Timestamp is further than this from arrival (default 3600; 0 disables)",
-                ),
+                ConfigKey::setting("allowed_topics")
+                    .required()
+                    .describe("Comma-separated TopicArns accepted; messages and confirmations of any other topic are refused"),
+                ConfigKey::setting("certificate_pem")
+                    .describe("PEM certificate(s) used instead of fetching SigningCertURL (air-gapped hosts, tests)"),
+                ConfigKey::setting("timestamp_tolerance_secs")
+                    .describe("Refuse messages whose signed Timestamp is further than this from arrival (default 3600; 0 disables)"),
             ],
             accept_reply: reply(200),
         }

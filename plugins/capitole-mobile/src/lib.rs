@@ -106,12 +106,10 @@ impl Plugin for CapitoleMobile {
                     "incoming SMS (a STOP also gives an opt-out)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "Time zone of Capitole's zone-less dates: Europe/Paris (default, with summer time) or a fixed offset such as +01:00",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset")
+                    .describe("Time zone of Capitole's zone-less dates: Europe/Paris (default, with summer time) or a fixed offset such as +01:00"),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

@@ -72,10 +72,7 @@ impl Plugin for Kannel {
                     "incoming SMS: Kannel sms-service get-url or Jasmin HTTP client connector",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
+            config_keys: vec![ConfigKey::setting("utc_offset").describe(
                 "Offset of the SMSC's receipt dates and Kannel's %t, e.g. `+03:00` (default UTC)",
             )],
             // Jasmin retries anything but this body; Kannel ignores it.

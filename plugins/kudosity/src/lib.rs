@@ -90,12 +90,10 @@ impl Plugin for Kudosity {
                     "v2 webhook for inbound events (any event type) or legacy v1 reply callback (GET)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "api_secret",
-                false,
-                true,
-                "Account API secret: HMAC key of the legacy v1 x-transmitsms-signature (v1 callbacks are refused without it; v2 webhooks are unsigned)",
-            )],
+            config_keys: vec![
+                ConfigKey::secret("api_secret")
+                    .describe("Account API secret: HMAC key of the legacy v1 x-transmitsms-signature (v1 callbacks are refused without it; v2 webhooks are unsigned)"),
+            ],
             accept_reply: build::reply(200),
         }
     }

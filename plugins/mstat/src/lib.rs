@@ -107,12 +107,10 @@ impl Plugin for MStat {
                     "Viber subscribe / unsubscribe",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "UTC offset of MStat's zone-less dates, e.g. +02:00; default +00:00",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset")
+                    .describe("UTC offset of MStat's zone-less dates, e.g. +02:00; default +00:00"),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

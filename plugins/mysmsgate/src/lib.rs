@@ -42,19 +42,13 @@ impl Plugin for MySmsGate {
                 ),
             ],
             config_keys: vec![
-                ConfigKey::new("secret", true, true, "Shared webhook secret (HMAC key)"),
-                ConfigKey::new(
-                    "signature_header",
-                    false,
-                    false,
-                    "Header carrying the signature (default x-signature)",
-                ),
-                ConfigKey::new(
-                    "signature_algorithm",
-                    false,
-                    false,
-                    "hmac-sha256-hex (default), hmac-sha256-base64, hmac-sha1-hex or hmac-sha1-base64, over the raw body",
-                ),
+                ConfigKey::secret("secret")
+                    .required()
+                    .describe("Shared webhook secret (HMAC key)"),
+                ConfigKey::setting("signature_header")
+                    .describe("Header carrying the signature (default x-signature)"),
+                ConfigKey::setting("signature_algorithm")
+                    .describe("hmac-sha256-hex (default), hmac-sha256-base64, hmac-sha1-hex or hmac-sha1-base64, over the raw body"),
             ],
             accept_reply: reply_with(200, "application/json", r#"{"status":"success"}"#),
         }

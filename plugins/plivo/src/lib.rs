@@ -64,12 +64,11 @@ impl Plugin for Plivo {
                     "inbound message (the application's message_url)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "auth_token",
-                true,
-                true,
-                "(Sub)account auth token: the HMAC key of X-Plivo-Signature-V3",
-            )],
+            config_keys: vec![
+                ConfigKey::secret("auth_token")
+                    .required()
+                    .describe("(Sub)account auth token: the HMAC key of X-Plivo-Signature-V3"),
+            ],
             accept_reply: reply_with(200, "application/xml", EMPTY_XML),
         }
     }

@@ -40,14 +40,51 @@ impl Route {
     }
 }
 
+/// Config keys read as what they are:
+/// `ConfigKey::secret("auth_token").required().describe("...")` or
+/// `ConfigKey::setting("utc_offset").describe("...")`. A key starts optional
+/// and without a description.
 impl ConfigKey {
-    pub fn new(name: &str, required: bool, secret: bool, description: &str) -> Self {
+    /// A secret (token, signing key, password): the host never logs its
+    /// value or shows it in the admin API.
+    #[must_use]
+    pub fn secret(name: &str) -> Self {
         ConfigKey {
             name: name.into(),
-            required,
-            secret,
-            description: description.into(),
+            required: false,
+            secret: true,
+            description: String::new(),
         }
+    }
+
+    /// A plain setting (UTC offset, header name, tolerance): not secret, so
+    /// the host may log its value and show it in the admin API.
+    #[must_use]
+    pub fn setting(name: &str) -> Self {
+        ConfigKey {
+            name: name.into(),
+            required: false,
+            secret: false,
+            description: String::new(),
+        }
+    }
+
+    /// Makes the key required: when it is missing from the plugin's config
+    /// section, the host refuses to start (and to reload). A plugin that
+    /// verifies signatures requires its verification material, which is
+    /// also what makes the host count its mounts as protected.
+    #[must_use]
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+
+    /// What the key is for, shown to operators (and in the start-up error
+    /// when a required key is missing).
+    #[must_use]
+    pub fn describe(mut self, description: &str) -> Self {
+        self.description = description.into();
+        self
     }
 }
 
@@ -124,5 +161,32 @@ impl DeliveryState {
                 | DeliveryState::Failed
                 | DeliveryState::Expired
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The record's fields in their WIT order.
+    fn fields(key: &ConfigKey) -> (&str, bool, bool, &str) {
+        (
+            key.name.as_str(),
+            key.required,
+            key.secret,
+            key.description.as_str(),
+        )
+    }
+
+    #[test]
+    fn config_key_builder_sets_the_flags() {
+        let key = ConfigKey::secret("auth_token").required().describe("x");
+        assert_eq!(fields(&key), ("auth_token", true, true, "x"));
+        let key = ConfigKey::secret("previous_auth_token").describe("old");
+        assert_eq!(fields(&key), ("previous_auth_token", false, true, "old"));
+        let key = ConfigKey::setting("allowed_topics").required();
+        assert_eq!(fields(&key), ("allowed_topics", true, false, ""));
+        let key = ConfigKey::setting("utc_offset");
+        assert_eq!(fields(&key), ("utc_offset", false, false, ""));
     }
 }

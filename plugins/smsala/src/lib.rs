@@ -31,12 +31,11 @@ impl Plugin for SmsAla {
                     "delivery report for an application",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "UTC offset of SMSAla's zone-less dates, e.g. +04:00; default +00:00",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset").describe(
+                    "UTC offset of SMSAla's zone-less dates, e.g. +04:00; default +00:00",
+                ),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

@@ -57,18 +57,10 @@ impl Plugin for SmsGateway24 {
                 ),
             ],
             config_keys: vec![
-                ConfigKey::new(
-                    "utc_offset",
-                    false,
-                    false,
-                    "Offset of the gateway's date-times without a zone, e.g. `+03:00` (default UTC)",
-                ),
-                ConfigKey::new(
-                    "whatsapp_channels",
-                    false,
-                    false,
-                    "Comma-separated channel slots that are WhatsApp (default `2,3`: WhatsApp Business, WhatsApp)",
-                ),
+                ConfigKey::setting("utc_offset")
+                    .describe("Offset of the gateway's date-times without a zone, e.g. `+03:00` (default UTC)"),
+                ConfigKey::setting("whatsapp_channels")
+                    .describe("Comma-separated channel slots that are WhatsApp (default `2,3`: WhatsApp Business, WhatsApp)"),
             ],
             accept_reply: reply_text(200, "OK"),
         }

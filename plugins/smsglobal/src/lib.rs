@@ -78,12 +78,10 @@ impl Plugin for SmsGlobal {
                     "incoming SMS (a delivery receipt sent here is handled too)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "UTC offset of SMSGlobal's zone-less dates (`donedate`, incoming `date`), e.g. +10:00; default +00:00",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset")
+                    .describe("UTC offset of SMSGlobal's zone-less dates (`donedate`, incoming `date`), e.g. +10:00; default +00:00"),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

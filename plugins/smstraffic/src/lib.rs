@@ -84,12 +84,11 @@ impl Plugin for SmsTraffic {
                     "incoming SMS (if enabled on the account)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "UTC offset of SMSTraffic's zone-less dates; default +03:00 (Moscow)",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset").describe(
+                    "UTC offset of SMSTraffic's zone-less dates; default +03:00 (Moscow)",
+                ),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

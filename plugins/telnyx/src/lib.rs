@@ -56,18 +56,11 @@ impl Plugin for Telnyx {
                 ),
             ],
             config_keys: vec![
-                ConfigKey::new(
-                    "public_key",
-                    true,
-                    false,
-                    "Telnyx's Ed25519 public key, base64, as shown in the portal (Keys & Credentials → Public Key)",
-                ),
-                ConfigKey::new(
-                    "timestamp_tolerance_secs",
-                    false,
-                    false,
-                    "Refuse webhooks whose telnyx-timestamp is further than this from arrival (default 300; 0 disables)",
-                ),
+                ConfigKey::setting("public_key")
+                    .required()
+                    .describe("Telnyx's Ed25519 public key, base64, as shown in the portal (Keys & Credentials → Public Key)"),
+                ConfigKey::setting("timestamp_tolerance_secs")
+                    .describe("Refuse webhooks whose telnyx-timestamp is further than this from arrival (default 300; 0 disables)"),
             ],
             accept_reply: reply(200),
         }

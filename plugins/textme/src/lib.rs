@@ -78,12 +78,10 @@ impl Plugin for TextMe {
                     "blocklist addition (opt-out)",
                 ),
             ],
-            config_keys: vec![ConfigKey::new(
-                "utc_offset",
-                false,
-                false,
-                "Time zone of TextMe's dd/mm/yy hh:mm dates: `israel` (default, Asia/Jerusalem with DST) or a fixed offset such as `+02:00`",
-            )],
+            config_keys: vec![
+                ConfigKey::setting("utc_offset")
+                    .describe("Time zone of TextMe's dd/mm/yy hh:mm dates: `israel` (default, Asia/Jerusalem with DST) or a fixed offset such as `+02:00`"),
+            ],
             accept_reply: reply_text(200, "OK"),
         }
     }

@@ -63,18 +63,11 @@ impl Plugin for Twilio {
                 ),
             ],
             config_keys: vec![
-                ConfigKey::new(
-                    "auth_token",
-                    true,
-                    true,
-                    "Account auth token: the HMAC key of X-Twilio-Signature",
-                ),
-                ConfigKey::new(
-                    "previous_auth_token",
-                    false,
-                    true,
-                    "Old auth token still accepted while rotating",
-                ),
+                ConfigKey::secret("auth_token")
+                    .required()
+                    .describe("Account auth token: the HMAC key of X-Twilio-Signature"),
+                ConfigKey::secret("previous_auth_token")
+                    .describe("Old auth token still accepted while rotating"),
             ],
             accept_reply: reply_with(200, "text/xml", EMPTY_TWIML),
         }

@@ -96,24 +96,12 @@ impl Plugin for Vonage {
                 ),
             ],
             config_keys: vec![
-                ConfigKey::new(
-                    "signature_secret",
-                    false,
-                    true,
-                    "Signature secret: checks the SMS API `sig` parameter and the Messages API JWT; when set, unsigned requests are refused",
-                ),
-                ConfigKey::new(
-                    "signature_method",
-                    false,
-                    false,
-                    "The account's SMS signature method: md5hash, md5, sha1, sha256 (default) or sha512",
-                ),
-                ConfigKey::new(
-                    "timestamp_tolerance_secs",
-                    false,
-                    false,
-                    "Refuse signed requests whose timestamp is further than this from now (default 300, 0 disables)",
-                ),
+                ConfigKey::secret("signature_secret")
+                    .describe("Signature secret: checks the SMS API `sig` parameter and the Messages API JWT; when set, unsigned requests are refused"),
+                ConfigKey::setting("signature_method")
+                    .describe("The account's SMS signature method: md5hash, md5, sha1, sha256 (default) or sha512"),
+                ConfigKey::setting("timestamp_tolerance_secs")
+                    .describe("Refuse signed requests whose timestamp is further than this from now (default 300, 0 disables)"),
             ],
             accept_reply: build::reply(200),
         }
