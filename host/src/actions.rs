@@ -1,6 +1,6 @@
-//! Stage 7: side effects a plugin asked for, performed by the host once the
-//! callback is durable, and only where the operator allows them (per mount,
-//! `[plugins.NAME.actions]`). Today: confirming an Amazon SNS subscription
+//! After the commit: side effects a plugin asked for, performed by the
+//! host once the callback is durable, and only where the operator allows
+//! them (per mount, `[plugins.NAME.actions]`). Today: confirming an Amazon SNS subscription
 //! by fetching its `SubscribeURL` (https, public addresses, no redirects).
 
 use std::sync::Arc;

@@ -46,6 +46,10 @@ pub enum Command {
     },
     /// Validate the config and load its plugins, then exit (0 = fine, 2 = bad config).
     Check {
+        /// Print every default of the config file as a commented TOML
+        /// document and exit, without reading a config.
+        #[arg(long)]
+        print_defaults: bool,
         /// Also fail (exit 1) when a mount accepts callbacks from anyone: its
         /// provider does not sign and no protection is configured.
         #[arg(long)]
@@ -254,10 +258,17 @@ pub fn run(cli: Cli) -> i32 {
             PluginCommand::New(args) => plugin_new::run(&args),
             PluginCommand::Test(args) => plugin_test::run(&args),
         },
-        Command::Check { strict, target } => target.load().and_then(|config| {
+        Command::Check {
+            print_defaults: true,
+            ..
+        } => {
+            print!("{}", crate::config::defaults::print());
+            Ok(())
+        }
+        Command::Check { strict, target, .. } => target.load().and_then(|config| {
             let (_, router) = server::prepare(&config)?;
             for m in router.plugins() {
-                let routes: Vec<_> = m.plugin.routes.iter().map(|r| r.as_str()).collect();
+                let routes: Vec<_> = m.plugin.endpoints.iter().map(|r| r.as_str()).collect();
                 println!(
                     "plugin {} {} ({}): {}{}",
                     m.name(),
@@ -292,8 +303,18 @@ pub fn run(cli: Cli) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e}");
-            e.exit_code()
+            let code = e.exit_code();
+            match e {
+                // Every config problem on its own line, each one greppable
+                // as `error: {file}: {key}: ...`.
+                StartError::Config(problems) => {
+                    for p in &problems {
+                        eprintln!("error: {p}");
+                    }
+                }
+                other => eprintln!("error: {other}"),
+            }
+            code
         }
     }
 }

@@ -170,9 +170,9 @@ impl Ingress {
         let (mount, route, params) = match table.find(rel, method) {
             Found::Endpoint {
                 mount,
-                route,
+                pattern,
                 params,
-            } => (mount.clone(), route.to_owned(), params),
+            } => (mount.clone(), pattern.to_owned(), params),
             Found::WrongMethod(allowed) => return method_not_allowed(&allowed),
             Found::NotFound => return text(404, "no such route"),
         };

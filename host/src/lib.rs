@@ -26,27 +26,29 @@ mod reload;
 mod replay;
 
 // --- The flow, in order: a callback in, events out.
-/// 1. The public listener: HTTP in, the provider's reply out. The one
-///    place a pipeline outcome becomes a status code.
+/// Stage 1. The public listener: HTTP in, the provider's reply out. The
+/// one place an outcome becomes a status code.
 mod ingress;
-/// 2. One callback through steps 3-7: call the plugin, route its events,
-///    commit it all in one batch.
+/// Stages 2-6 for one callback, in three steps: call the plugin, route
+/// its events (pure), commit it all in one batch.
 pub mod pipeline;
 /// The endpoints the loaded plugins declared, each with its settings.
 mod mount;
-/// 3. The operator's protection of mounts whose provider does not sign.
+/// Stage 2. The operator's protection of mounts whose provider does not
+/// sign.
 mod protect;
-/// 4. The sandboxed provider plugins (wasmtime) and their contract's types.
+/// Stage 3. The sandboxed provider plugins (wasmtime), their scheduling
+/// and their contract's types.
 pub mod plugin;
-/// 5. Dedup and message state: which events are new.
+/// Stage 4. Dedup and message state: which events are new.
 pub mod normalize;
-/// 6. Config routes and webhooks: which destinations get an event.
+/// Stage 5. Config routes and webhooks: which destinations get an event.
 mod rules;
-/// 7. Durable delivery jobs, written with the events.
+/// Stage 6. Durable delivery jobs, written with the events.
 pub mod outbox;
-/// Side effects a plugin asked for, once the callback is durable.
+/// After the commit: side effects a plugin asked for.
 mod actions;
-/// 8. Deliveries: one actor per destination, retries, dead letters.
+/// Stage 7. Deliveries: one actor per destination, retries, dead letters.
 mod dispatch;
 
 // --- Shared by the stages; they import no stage.

@@ -1,5 +1,6 @@
 //! Mounting: the plugins found in the plugin directory, paired with their
-//! config, and the HTTP routes they declared under the route prefix.
+//! config, and the table of their endpoints (the HTTP routes each plugin
+//! declared, under the route prefix) that ingress looks paths up in.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ pub struct Table {
 pub enum Found<'a> {
     Endpoint {
         mount: &'a Arc<Mount>,
-        route: &'a str,
+        pattern: &'a str,
         params: Vec<(String, String)>,
     },
     /// The path exists but not for this method: these are allowed.
@@ -52,7 +53,7 @@ impl Table {
             if methods.contains(&method) {
                 return Found::Endpoint {
                     mount: mounted,
-                    route: pattern.as_str(),
+                    pattern: pattern.as_str(),
                     params,
                 };
             }
@@ -129,7 +130,7 @@ pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> Result<Vec<Plugin>, P
                 }
                 tracing::info!(
                     plugin = p.name(), version = %p.info.version, digest = %p.digest,
-                    routes = p.routes.len(), ms = started.elapsed().as_millis() as u64,
+                    routes = p.endpoints.len(), ms = started.elapsed().as_millis() as u64,
                     "plugin loaded"
                 );
                 loaded.push(p);
@@ -149,8 +150,8 @@ pub fn clash(loaded: &[&Plugin], new: &Plugin) -> Option<String> {
                 p.path.display()
             ));
         }
-        for r in &new.routes {
-            if p.routes.iter().any(|o| o.as_str() == r.as_str()) {
+        for r in &new.endpoints {
+            if p.endpoints.iter().any(|o| o.as_str() == r.as_str()) {
                 return Some(format!(
                     "route `{}` already served by `{}`",
                     r.as_str(),
@@ -233,7 +234,7 @@ impl Table {
     pub fn from_mounted(mounted: Vec<Arc<Mount>>) -> Table {
         let mut router = Table::default();
         for m in mounted {
-            for (pattern, route) in m.plugin.routes.iter().zip(&m.plugin.info.routes) {
+            for (pattern, route) in m.plugin.endpoints.iter().zip(&m.plugin.info.routes) {
                 router
                     .entries
                     .push((pattern.clone(), route.methods.clone(), m.clone()));

@@ -1,4 +1,4 @@
-//! Stage 6a: the outbox. Each (event, destination) pair a route produces
+//! Stage 6: the outbox. Each (event, destination) pair a route produces
 //! becomes a durable delivery job, written in the same batch as the event,
 //! so a crash can lose neither without the other.
 
@@ -27,7 +27,7 @@ pub fn jobs_for(
     now_ms: i64,
     next_id: &mut dyn FnMut() -> StoreResult<u64>,
 ) -> StoreResult<Vec<Job>> {
-    let render_err = |e: serde_json::Error| StoreError::Io(format!("render event: {e}"));
+    let render_err = |e: serde_json::Error| StoreError::encode("render event", e);
     let mut envelope_text = None;
     let mut envelope_value = None;
     targets

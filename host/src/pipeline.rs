@@ -76,7 +76,7 @@ pub enum Outcome {
 }
 
 /// How ingress answers an outcome (`ingress::answer`).
-pub type Answer = Arc<dyn Fn(&Outcome) -> Reply + Send + Sync>;
+pub type Answerer = Arc<dyn Fn(&Outcome) -> Reply + Send + Sync>;
 
 pub struct Pipeline {
     pub store: Arc<dyn Store>,
@@ -84,7 +84,7 @@ pub struct Pipeline {
     rules: std::sync::RwLock<Arc<Rules>>,
     pub dispatcher: Arc<Dispatcher>,
     pub metrics: Arc<Metrics>,
-    answer: Answer,
+    answer: Answerer,
     scheduler: Scheduler,
     /// Serializes the read-check-write of dedup and message state (a few
     /// microseconds; the fsync wait happens outside it).
@@ -101,7 +101,7 @@ impl Pipeline {
         rules: Rules,
         dispatcher: Arc<Dispatcher>,
         metrics: Arc<Metrics>,
-        answer: Answer,
+        answer: Answerer,
         max_concurrent_calls: usize,
     ) -> std::io::Result<Self> {
         Ok(Self {

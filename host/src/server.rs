@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::config::{Config, ConfigError, Overrides};
+use crate::config::{Config, ConfigError, ConfigErrors, Overrides};
 use crate::dispatch::Dispatcher;
 use crate::ingress::{self, Ingress};
 use crate::metrics::Metrics;
@@ -23,9 +23,16 @@ use crate::webhooks;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] ConfigErrors),
     #[error("{0:#}")]
     Other(#[from] anyhow::Error),
+}
+
+/// One problem found after loading (plugins against the config, TLS files).
+impl From<ConfigError> for StartError {
+    fn from(e: ConfigError) -> Self {
+        StartError::Config(e.into())
+    }
 }
 
 impl StartError {
@@ -99,7 +106,7 @@ pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartErro
     let routes = router
         .plugins()
         .iter()
-        .map(|m| m.plugin.routes.len())
+        .map(|m| m.plugin.endpoints.len())
         .sum::<usize>();
     tracing::info!(%addr, plugins = router.plugins().len(), routes, "switchboard listening");
     // Tests and scripts read the bound address (port 0) from this line.

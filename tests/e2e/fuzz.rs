@@ -217,7 +217,7 @@ fn request(
         path = format!("{prefix}{seg}");
     }
     let (route, params) = plugin
-        .routes
+        .endpoints
         .iter()
         .find_map(|r| r.matches(&path).map(|p| (r.as_str().to_owned(), p)))
         .unwrap_or_else(|| (plugin.info.routes[0].path.clone(), Vec::new()));

@@ -185,7 +185,7 @@ pub fn request(
         .filter(|r| r.starts_with('/'))
         .ok_or_else(|| format!("path `{}` is not under {prefix}", fx.path()))?;
     let (route, params) = plugin
-        .routes
+        .endpoints
         .iter()
         .zip(&plugin.info.routes)
         .filter(|(_, r)| r.methods.contains(&method))

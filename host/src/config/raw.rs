@@ -1,32 +1,28 @@
 //! The config file as written: serde structs that refuse unknown keys.
-//! `super::Config::load` resolves them (paths, durations, secrets,
-//! references) into the runtime settings.
+//! `super::parse` reads each section into them; `super::Config::load`
+//! resolves them (paths, durations, secrets, references) into the runtime
+//! settings.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct File {
-    #[serde(default)]
-    pub server: Server,
-    #[serde(default)]
-    pub store: Store,
-    #[serde(default)]
-    pub runtime: Runtime,
-    #[serde(default)]
-    pub admin: Admin,
-    /// `[plugins.<name>]`: each plugin's settings, checked against the keys
-    /// the plugin declares once it is loaded, plus the host's own
-    /// `protect` and `actions` tables for that mount.
-    #[serde(default)]
-    pub plugins: BTreeMap<String, PluginSection>,
-    #[serde(default)]
-    pub destinations: BTreeMap<String, Destination>,
-    #[serde(default)]
-    pub routes: Vec<Route>,
-}
+/// The file's top-level keys (in this order in messages). Each is
+/// deserialized on its own (`super::parse`): `server`, `store`, `runtime`
+/// and `admin` into the structs below; each `[plugins.<name>]` into a
+/// `PluginSection` (the plugin's settings, checked against the keys it
+/// declares once loaded, plus the host's `protect`, `actions` and
+/// `runtime` tables); each `[destinations.<name>]` into a `Destination`;
+/// each `[[routes]]` into a `Route`.
+pub const SECTIONS: &[&str] = &[
+    "server",
+    "store",
+    "runtime",
+    "admin",
+    "plugins",
+    "destinations",
+    "routes",
+];
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

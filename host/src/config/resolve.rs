@@ -1,30 +1,33 @@
-//! Resolving the parts of the file that need more than a type check: the
-//! server section, destinations (URLs, schedules) and routes (known
-//! destinations, filter values, transforms).
+//! Resolving the parts of the file that need more than a type check:
+//! destinations (URLs, schedules, secrets, addresses) and routes (known
+//! destinations, filter values, transforms). Each key is checked on its
+//! own and every problem reported (`Problems`); a part with a problem
+//! resolves to `None`.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 
 use super::{
-    BreakerSettings, ConfigError, Destination, HttpDestination, MountSettings, Protect,
-    QuarantineReply, RetrySchedule, Route, Server, Transform, duration, raw,
+    BreakerSettings, Destination, HttpDestination, Problems, RetrySchedule, Route, Transform,
+    defaults, duration, raw,
 };
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::event::{Channel, EventType, KINDS, State};
 
+/// One `[destinations.<name>]` (at `key`).
 pub(super) fn destination(
-    err: &impl Fn(&str, String) -> ConfigError,
+    p: &Problems,
     key: &str,
     d: raw::Destination,
     rel: &impl Fn(&str) -> PathBuf,
-) -> Result<Destination, ConfigError> {
-    Ok(match d {
-        raw::Destination::File { path } => Destination::File { path: rel(&path) },
+) -> Option<Destination> {
+    match d {
+        raw::Destination::File { path } => Some(Destination::File { path: rel(&path) }),
         raw::Destination::Http {
             url,
             allow_http,
@@ -39,111 +42,148 @@ pub(super) fn destination(
             breaker_threshold,
             breaker_cooldown,
         } => {
-            let allowed = url.starts_with("https://") || (allow_http && url.starts_with("http://"));
-            if !allowed {
+            let k = |name: &str| format!("{key}.{name}");
+            let https = url.starts_with("https://");
+            let url_ok = https || (allow_http && url.starts_with("http://"));
+            if !url_ok {
                 let why = if url.starts_with("http://") {
                     "plain http: use https, or set `allow_http = true` for a trusted network"
                 } else {
                     "not an http(s) URL"
                 };
-                return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
+                p.report(&k("url"), format!("`{url}`: {why}"));
             }
             let schedule = match retry_schedule {
-                None => RetrySchedule::default(),
+                None => Some(RetrySchedule::default()),
+                Some(steps) if steps.is_empty() => {
+                    p.report(&k("retry_schedule"), "needs at least one attempt");
+                    None
+                }
                 Some(steps) => {
-                    let mut out = Vec::new();
-                    for (i, s) in steps.iter().enumerate() {
-                        out.push(duration(
-                            err,
-                            &format!("{key}.retry_schedule[{i}]"),
-                            Some(s),
-                            "0s",
-                        )?);
-                    }
-                    if out.is_empty() {
-                        return Err(err(
-                            &format!("{key}.retry_schedule"),
-                            "needs at least one attempt".into(),
-                        ));
-                    }
-                    RetrySchedule::new(out)
+                    let parsed: Vec<_> = steps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| {
+                            let at = format!("{key}.retry_schedule[{i}]");
+                            duration(p, &at, Some(s), Duration::ZERO)
+                        })
+                        .collect();
+                    parsed
+                        .into_iter()
+                        .collect::<Option<Vec<_>>>()
+                        .map(RetrySchedule::new)
                 }
             };
-            let mut signing_keys = Vec::new();
-            for (i, v) in signing_secret
-                .map(raw::OneOrMany::into_vec)
+            let secrets = signing_secret.map(raw::OneOrMany::into_vec);
+            let keys: Vec<_> = secrets
                 .unwrap_or_default()
                 .into_iter()
                 .enumerate()
-            {
-                let k = format!("{key}.signing_secret[{i}]");
-                let text = super::resolve_value(v).map_err(|r| err(&k, r))?;
-                signing_keys.push(signing_key(&text).map_err(|r| err(&k, r))?);
-            }
-            if let Some(r) = rate_limit
-                && !(r > 0.0 && r <= 10_000.0)
-            {
-                return Err(err(
-                    &format!("{key}.rate_limit"),
-                    format!("{r}: want requests per second in (0, 10000]"),
-                ));
-            }
-            let mut allow = Vec::new();
-            for (i, a) in allow_addresses.iter().enumerate() {
-                allow.push(
-                    parse_net(a).map_err(|r| err(&format!("{key}.allow_addresses[{i}]"), r))?,
-                );
-            }
+                .map(|(i, v)| {
+                    let text = super::resolve_value(v);
+                    p.check(
+                        &format!("{key}.signing_secret[{i}]"),
+                        text.and_then(|t| signing_key(&t)),
+                    )
+                })
+                .collect();
+            let signing_keys: Option<Vec<_>> = keys.into_iter().collect();
+            let rate_ok = match rate_limit {
+                Some(r) if !(r > 0.0 && r <= 10_000.0) => {
+                    let reason = format!("{r}: want requests per second in (0, 10000]");
+                    p.report(&k("rate_limit"), reason);
+                    false
+                }
+                _ => true,
+            };
+            let allow = nets(
+                p,
+                |i| format!("{key}.allow_addresses[{i}]"),
+                &allow_addresses,
+            );
             // A literal address is checked now; host names are checked after
-            // every DNS resolution (dispatch::guard).
-            if let Some(ip) = reqwest::Url::parse(&url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok())
-                && let Err(why) = crate::guard::check(ip, &allow)
+            // every DNS resolution (dispatch::guard). Only with a good URL and
+            // allow list: otherwise their own problem says it.
+            let mut address_ok = true;
+            if url_ok
+                && let Some(allow) = &allow
+                && let Some(ip) = literal_ip(&url)
+                && let Err(why) = crate::guard::check(ip, allow)
             {
-                return Err(err(&format!("{key}.url"), format!("`{url}`: {why}")));
+                p.report(&k("url"), format!("`{url}`: {why}"));
+                address_ok = false;
             }
             let ca_certs = match ca_file {
-                None => Vec::new(),
-                Some(_) if !url.starts_with("https://") => {
-                    return Err(err(
-                        &format!("{key}.ca_file"),
-                        "only an https destination uses certificate authorities".into(),
-                    ));
+                None => Some(Vec::new()),
+                Some(_) if !https => {
+                    // A bad URL is reported already.
+                    if url_ok {
+                        let why = "only an https destination uses certificate authorities";
+                        p.report(&k("ca_file"), why);
+                    }
+                    None
                 }
-                Some(f) => ca_certs(&rel(&f), &f).map_err(|r| err(&format!("{key}.ca_file"), r))?,
+                Some(f) => p.check(&k("ca_file"), ca_certs(&rel(&f), &f)),
             };
-            let threshold = breaker_threshold.unwrap_or(5);
+            let threshold = breaker_threshold.unwrap_or(defaults::BREAKER_THRESHOLD);
             if threshold == 0 {
-                return Err(err(
-                    &format!("{key}.breaker_threshold"),
-                    "want at least 1".into(),
-                ));
+                p.report(&k("breaker_threshold"), "want at least 1");
             }
-            Destination::Http(HttpDestination {
+            let timeout = duration(
+                p,
+                &k("timeout"),
+                timeout.as_deref(),
+                defaults::DESTINATION_TIMEOUT,
+            );
+            let cooldown = duration(
+                p,
+                &k("breaker_cooldown"),
+                breaker_cooldown.as_deref(),
+                defaults::BREAKER_COOLDOWN,
+            );
+            if !(url_ok && rate_ok && address_ok && threshold > 0) {
+                return None;
+            }
+            Some(Destination::Http(HttpDestination {
                 url,
-                timeout: duration(err, &format!("{key}.timeout"), timeout.as_deref(), "10s")?,
-                schedule,
-                concurrency: concurrency.unwrap_or(16).clamp(1, 1024),
+                timeout: timeout?,
+                schedule: schedule?,
+                concurrency: concurrency
+                    .unwrap_or(defaults::DESTINATION_CONCURRENCY)
+                    .clamp(1, 1024),
                 headers: headers.into_iter().collect(),
-                signing_keys,
+                signing_keys: signing_keys?,
                 rate_limit,
-                allow_addresses: allow,
-                ca_certs,
+                allow_addresses: allow?,
+                ca_certs: ca_certs?,
                 breaker: BreakerSettings {
                     threshold,
-                    cooldown: duration(
-                        err,
-                        &format!("{key}.breaker_cooldown"),
-                        breaker_cooldown.as_deref(),
-                        "30s",
-                    )?,
+                    cooldown: cooldown?,
                 },
                 paused: false,
-            })
+            }))
         }
-    })
+    }
+}
+
+/// The host of `url` if it is an IP address literal.
+fn literal_ip(url: &str) -> Option<std::net::IpAddr> {
+    let url = reqwest::Url::parse(url).ok()?;
+    url.host_str()?.trim_matches(['[', ']']).parse().ok()
+}
+
+/// Every entry of an address list, each bad one reported (at `key(i)`).
+pub(super) fn nets(
+    p: &Problems,
+    key: impl Fn(usize) -> String,
+    list: &[String],
+) -> Option<Vec<ipnet::IpNet>> {
+    let parsed: Vec<_> = list
+        .iter()
+        .enumerate()
+        .map(|(i, a)| p.check(&key(i), parse_net(a)))
+        .collect();
+    parsed.into_iter().collect()
 }
 
 /// The certificates in the PEM file at `path` (at least one, each a CA a
@@ -169,27 +209,27 @@ fn ca_certs(
     Ok(certs)
 }
 
-pub(super) fn check_filter(
-    err: &impl Fn(&str, String) -> ConfigError,
-    key: &str,
-    f: &raw::Filter,
-) -> Result<(), ConfigError> {
+/// A route's `match`: every value of every key one the events can have;
+/// each bad value reported. `false` if any was.
+pub(super) fn check_filter(p: &Problems, key: &str, f: &raw::Filter) -> bool {
     let check = |field: &str, values: &[String], allowed: &[&str]| {
-        for v in values {
-            if !allowed.contains(&v.as_str()) {
-                return Err(err(
-                    &format!("{key}.{field}"),
-                    format!("`{v}`: want one of {allowed:?}"),
-                ));
-            }
+        let mut ok = true;
+        for v in values.iter().filter(|v| !allowed.contains(&v.as_str())) {
+            p.report(
+                &format!("{key}.{field}"),
+                format!("`{v}`: want one of {allowed:?}"),
+            );
+            ok = false;
         }
-        Ok(())
+        ok
     };
-    check("kind", &f.kind, &KINDS)?;
-    check("state", &f.state, &State::ALL.map(State::as_str))?;
-    check("channel", &f.channel, &Channel::ALL.map(Channel::as_str))?;
-    check("event_types", &f.event_types, &EventType::names())?;
-    Ok(())
+    let checked = [
+        check("kind", &f.kind, &KINDS),
+        check("state", &f.state, &State::ALL.map(State::as_str)),
+        check("channel", &f.channel, &Channel::ALL.map(Channel::as_str)),
+        check("event_types", &f.event_types, &EventType::names()),
+    ];
+    checked.iter().all(|ok| *ok)
 }
 
 /// A Standard Webhooks secret: `whsec_` + base64 of the key bytes.
@@ -218,178 +258,40 @@ pub(crate) fn parse_net(text: &str) -> Result<ipnet::IpNet, String> {
         })
 }
 
-/// A plugin section's host-side tables: `protect` and `actions`.
-pub(super) fn mount(
-    err: &impl Fn(&str, String) -> ConfigError,
-    name: &str,
-    protect: Option<raw::Protect>,
-    actions: Option<raw::Actions>,
-    runtime: Option<raw::PluginRuntime>,
-) -> Result<MountSettings, ConfigError> {
-    let key = |k: &str| format!("plugins.{name}.{k}");
-    let protect = match protect {
-        None => None,
-        Some(p) => {
-            let token = p
-                .token
-                .map(super::resolve_value)
-                .transpose()
-                .map_err(|r| err(&key("protect.token"), r))?;
-            if token.as_deref().is_some_and(|t| t.len() < 16) {
-                return Err(err(
-                    &key("protect.token"),
-                    "too short to be a secret: use at least 16 characters".into(),
-                ));
-            }
-            let basic_auth = match p.basic_auth {
-                None => None,
-                Some(b) => Some((
-                    b.user,
-                    super::resolve_value(b.password)
-                        .map_err(|r| err(&key("protect.basic_auth.password"), r))?,
-                )),
-            };
-            let mut allow_ips = Vec::new();
-            for (i, a) in p.allow_ips.iter().enumerate() {
-                allow_ips.push(
-                    parse_net(a).map_err(|r| err(&key(&format!("protect.allow_ips[{i}]")), r))?,
-                );
-            }
-            if token.is_none() && basic_auth.is_none() && allow_ips.is_empty() {
-                return Err(err(
-                    &key("protect"),
-                    "set at least one of `token`, `basic_auth`, `allow_ips`".into(),
-                ));
-            }
-            Some(Protect {
-                token,
-                token_param: p.token_param.unwrap_or_else(|| "token".into()),
-                basic_auth,
-                allow_ips,
-            })
+/// One `[[routes]]` entry (at `key`): it names destinations the file
+/// defines (`defined`; `None` when `destinations` itself is broken, so
+/// nothing can be said), a valid filter and a transform that compiles. A
+/// destination that is defined but has problems of its own is no problem
+/// here: those are reported once, at the destination.
+pub(super) fn route(
+    p: &Problems,
+    key: &str,
+    r: raw::Route,
+    defined: Option<&[String]>,
+) -> Option<Route> {
+    let to_key = format!("{key}.to");
+    let mut to_ok = !r.to.is_empty();
+    if !to_ok {
+        p.report(&to_key, "names no destination");
+    }
+    if let Some(all) = defined {
+        for d in r.to.iter().filter(|d| !all.contains(*d)) {
+            p.report(&to_key, format!("no destination `{d}` (defined: {all:?})"));
+            to_ok = false;
         }
+    }
+    let filter_ok = check_filter(p, &format!("{key}.match"), &r.filter);
+    let transform = match &r.transform {
+        None => Some(Transform::default()),
+        Some(t) => p.check(&format!("{key}.transform"), Transform::compile(t)),
     };
-    let max_memory_bytes = match runtime.and_then(|r| r.max_memory_mb) {
-        None => None,
-        Some(mb @ 1..=4096) => Some(mb << 20),
-        Some(mb) => {
-            return Err(err(
-                &key("runtime.max_memory_mb"),
-                format!("{mb}: want 1..=4096"),
-            ));
-        }
-    };
-    Ok(MountSettings {
-        protect,
-        max_memory_bytes,
-        confirm_subscriptions: actions
-            .and_then(|a| a.confirm_subscriptions)
-            .unwrap_or(true),
+    if !(to_ok && filter_ok) {
+        return None;
+    }
+    Some(Route {
+        name: r.name,
+        filter: r.filter,
+        to: r.to,
+        transform: Arc::new(transform?),
     })
-}
-
-/// `[server]`; `--listen` takes precedence over its `listen`.
-pub(super) fn server(
-    err: &impl Fn(&str, String) -> ConfigError,
-    s: raw::Server,
-    listen_override: Option<SocketAddr>,
-) -> Result<Server, ConfigError> {
-    let listen = match listen_override {
-        Some(a) => a,
-        None => s
-            .listen
-            .as_deref()
-            .unwrap_or("127.0.0.1:8080")
-            .parse()
-            .map_err(|e| {
-                err(
-                    "server.listen",
-                    format!("{e} (want e.g. \"127.0.0.1:8080\")"),
-                )
-            })?,
-    };
-    let route_prefix = s.route_prefix.unwrap_or_else(|| "/api/v1".into());
-    if !(route_prefix.is_empty() || route_prefix.starts_with('/') && !route_prefix.ends_with('/')) {
-        return Err(err(
-            "server.route_prefix",
-            "must be empty or start with `/` and not end with `/`".into(),
-        ));
-    }
-    if let Some(u) = &s.public_url {
-        let ok = (u.starts_with("https://") || u.starts_with("http://")) && !u.ends_with('/');
-        if !ok {
-            return Err(err(
-                "server.public_url",
-                format!("`{u}`: want scheme://host[:port] with no trailing `/`"),
-            ));
-        }
-    }
-    let quarantine_reply = match s.quarantine_reply.as_deref().unwrap_or("accept") {
-        "accept" => QuarantineReply::Accept,
-        "retry" => QuarantineReply::Retry,
-        other => {
-            return Err(err(
-                "server.quarantine_reply",
-                format!("`{other}`: want \"accept\" or \"retry\""),
-            ));
-        }
-    };
-    Ok(Server {
-        listen,
-        route_prefix,
-        public_url: s.public_url,
-        max_body_bytes: s.max_body_bytes.unwrap_or(1 << 20),
-        header_timeout: duration(
-            &err,
-            "server.header_timeout",
-            s.header_timeout.as_deref(),
-            "10s",
-        )?,
-        body_timeout: duration(
-            &err,
-            "server.body_timeout",
-            s.body_timeout.as_deref(),
-            "30s",
-        )?,
-        max_connections: s.max_connections.unwrap_or(10_000),
-        quarantine_reply,
-        tls: None,
-    })
-}
-
-/// `[[routes]]`: each names destinations that exist, a valid filter and a
-/// transform that compiles.
-pub(super) fn routes(
-    err: &impl Fn(&str, String) -> ConfigError,
-    raw_routes: Vec<raw::Route>,
-    destinations: &BTreeMap<String, Destination>,
-) -> Result<Vec<Route>, ConfigError> {
-    let mut routes = Vec::new();
-    for (i, r) in raw_routes.into_iter().enumerate() {
-        let key = format!("routes[{i}]");
-        if r.to.is_empty() {
-            return Err(err(&format!("{key}.to"), "names no destination".into()));
-        }
-        for d in &r.to {
-            if !destinations.contains_key(d) {
-                let known: Vec<_> = destinations.keys().cloned().collect();
-                return Err(err(
-                    &format!("{key}.to"),
-                    format!("no destination `{d}` (defined: {known:?})"),
-                ));
-            }
-        }
-        check_filter(&err, &format!("{key}.match"), &r.filter)?;
-        let transform = match &r.transform {
-            None => Default::default(),
-            Some(t) => Transform::compile(t).map_err(|e| err(&format!("{key}.transform"), e))?,
-        };
-        routes.push(Route {
-            name: r.name,
-            filter: r.filter,
-            to: r.to,
-            transform: std::sync::Arc::new(transform),
-        });
-    }
-    Ok(routes)
 }

@@ -75,7 +75,7 @@ impl Default for RetrySchedule {
 #[derive(Debug, Clone, Default)]
 pub struct Protect {
     pub token: Option<String>,
-    /// Query parameter carrying the token (default `token`).
+    /// Query parameter carrying the token (`defaults::TOKEN_PARAM`).
     pub token_param: String,
     pub basic_auth: Option<(String, String)>,
     pub allow_ips: Vec<IpNet>,
@@ -95,7 +95,7 @@ impl Default for MountSettings {
     fn default() -> Self {
         Self {
             protect: None,
-            confirm_subscriptions: true,
+            confirm_subscriptions: defaults::CONFIRM_SUBSCRIPTIONS,
             max_memory_bytes: None,
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, duration, raw};
+use super::{Problems, defaults, duration, raw};
 
 /// Settings of the JetStream store (`[store] kind = "jetstream"`).
 #[derive(Debug, Clone, PartialEq)]
@@ -24,12 +24,10 @@ pub struct JetStreamConfig {
     pub lease: Duration,
 }
 
-/// Resolves `[store]`: `None` for sled, the JetStream settings otherwise.
-pub(super) fn resolve(
-    err: &impl Fn(&str, String) -> ConfigError,
-    s: &raw::Store,
-) -> Result<Option<JetStreamConfig>, ConfigError> {
-    match s.kind.as_deref().unwrap_or("sled") {
+/// Resolves `[store]`: `Some(None)` for sled, the JetStream settings
+/// otherwise; `None` when it has a problem (each reported).
+pub(super) fn resolve(p: &Problems, s: &raw::Store) -> Option<Option<JetStreamConfig>> {
+    match s.kind.as_deref().unwrap_or(defaults::STORE_KIND) {
         "sled" => {
             let only_jetstream = [
                 ("store.servers", s.servers.is_some()),
@@ -38,65 +36,99 @@ pub(super) fn resolve(
                 ("store.shards", s.shards.is_some()),
                 ("store.lease", s.lease.is_some()),
             ];
-            if let Some((key, _)) = only_jetstream.iter().find(|(_, set)| *set) {
-                return Err(err(
-                    key,
-                    "only applies with store.kind = \"jetstream\"".into(),
-                ));
+            let mut ok = true;
+            for (key, _) in only_jetstream.iter().filter(|(_, set)| *set) {
+                p.report(key, "only applies with store.kind = \"jetstream\"");
+                ok = false;
             }
-            Ok(None)
+            ok.then_some(None)
         }
-        "jetstream" => {
-            let servers = s
-                .servers
-                .clone()
-                .unwrap_or_else(|| vec!["nats://127.0.0.1:4222".into()]);
-            if servers.is_empty() {
-                return Err(err("store.servers", "names no server".into()));
-            }
-            for url in &servers {
-                if url.parse::<async_nats::ServerAddr>().is_err() {
-                    return Err(err(
-                        "store.servers",
-                        format!("`{url}` is not a NATS URL (want e.g. \"nats://10.0.0.5:4222\")"),
-                    ));
-                }
-            }
-            let prefix = s.prefix.clone().unwrap_or_else(|| "switchboard".into());
-            if !is_token(&prefix) {
-                return Err(err(
-                    "store.prefix",
-                    format!("`{prefix}`: use letters, digits, `-` and `_` only"),
-                ));
-            }
-            let replicas = s.replicas.unwrap_or(1);
-            if !(1..=5).contains(&replicas) {
-                return Err(err(
-                    "store.replicas",
-                    format!("{replicas}: JetStream allows 1 to 5"),
-                ));
-            }
-            let shards = s.shards.unwrap_or(16);
-            if !(1..=1024).contains(&shards) {
-                return Err(err("store.shards", format!("{shards}: want 1 to 1024")));
-            }
-            let lease = duration(err, "store.lease", s.lease.as_deref(), "30s")?;
-            if lease < Duration::from_secs(1) {
-                return Err(err("store.lease", "want at least 1s".into()));
-            }
-            Ok(Some(JetStreamConfig {
-                servers,
-                prefix,
-                replicas,
-                shards,
-                lease,
-            }))
+        "jetstream" => jetstream(p, s).map(Some),
+        other => {
+            p.report(
+                "store.kind",
+                format!("`{other}`: want \"sled\" or \"jetstream\""),
+            );
+            None
         }
-        other => Err(err(
-            "store.kind",
-            format!("`{other}`: want \"sled\" or \"jetstream\""),
-        )),
     }
+}
+
+fn jetstream(p: &Problems, s: &raw::Store) -> Option<JetStreamConfig> {
+    let servers = s.servers.clone().unwrap_or_else(|| {
+        defaults::NATS_SERVERS
+            .iter()
+            .map(|url| (*url).to_owned())
+            .collect()
+    });
+    let mut ok = !servers.is_empty();
+    if !ok {
+        p.report("store.servers", "names no server");
+    }
+    for url in servers
+        .iter()
+        .filter(|url| url.parse::<async_nats::ServerAddr>().is_err())
+    {
+        p.report(
+            "store.servers",
+            format!("`{url}` is not a NATS URL (want e.g. \"nats://10.0.0.5:4222\")"),
+        );
+        ok = false;
+    }
+    let prefix = s
+        .prefix
+        .clone()
+        .unwrap_or_else(|| defaults::NATS_PREFIX.into());
+    if !is_token(&prefix) {
+        p.report(
+            "store.prefix",
+            format!("`{prefix}`: use letters, digits, `-` and `_` only"),
+        );
+        ok = false;
+    }
+    let replicas = s.replicas.unwrap_or(defaults::NATS_REPLICAS);
+    if !(1..=5).contains(&replicas) {
+        p.report(
+            "store.replicas",
+            format!("{replicas}: JetStream allows 1 to 5"),
+        );
+        ok = false;
+    }
+    let shards = s.shards.unwrap_or(defaults::NATS_SHARDS);
+    if !(1..=1024).contains(&shards) {
+        p.report("store.shards", format!("{shards}: want 1 to 1024"));
+        ok = false;
+    }
+    let lease = duration(p, "store.lease", s.lease.as_deref(), defaults::NATS_LEASE);
+    if lease.is_some_and(|l| l < Duration::from_secs(1)) {
+        p.report("store.lease", "want at least 1s");
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    Some(JetStreamConfig {
+        servers,
+        prefix,
+        replicas,
+        shards,
+        lease: lease?,
+    })
+}
+
+/// `store.retention`: how long captures and delivered records are kept.
+pub(super) fn retention(p: &Problems, s: &raw::Store) -> Option<Duration> {
+    let retention = duration(
+        p,
+        "store.retention",
+        s.retention.as_deref(),
+        defaults::RETENTION,
+    )?;
+    if retention < Duration::from_secs(1) {
+        p.report("store.retention", "want at least 1s");
+        return None;
+    }
+    Some(retention)
 }
 
 /// A name that can be one NATS subject token and part of a stream name.

@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::control::{Breaker, BreakerState, Permit, RateLimiter};
-use super::schedule::{self, RetrySchedule, Verdict};
+use super::schedule::{self, Next, RetrySchedule};
 use super::{DestinationStatus, Msg, Sender, Settings};
 use crate::metrics::Metrics;
 use crate::store::{Job, Store};
@@ -45,7 +45,7 @@ pub(super) struct Actor {
 }
 
 /// A finished attempt: the job, what happened, and whether it was a probe.
-type Done = (Job, crate::store::Attempt, Verdict, bool);
+type Done = (Job, crate::store::Attempt, Next, bool);
 
 impl Actor {
     pub(super) fn new(
@@ -285,10 +285,10 @@ impl Actor {
     fn finish(&mut self, (mut job, attempt, verdict, probe): Done) {
         self.sending.remove(&job.id);
         let outcome = match verdict {
-            Verdict::Delivered => "delivered",
-            Verdict::Retry(_) => "retry",
-            Verdict::GiveUp => "rejected",
-            Verdict::Disable => "gone",
+            Next::Delivered => "delivered",
+            Next::Retry(_) => "retry",
+            Next::GiveUp => "rejected",
+            Next::Disable => "gone",
         };
         self.metrics.delivery(&self.name, outcome);
         self.metrics
@@ -300,7 +300,7 @@ impl Actor {
         let (job_id, event) = (job.id, job.event_id.as_str());
         let error = attempt.error.as_deref().unwrap_or("");
         match verdict {
-            Verdict::Delivered => {
+            Next::Delivered => {
                 tracing::info!(destination = %self.name, job = job_id, event, attempt = n, status, latency_ms, "delivered")
             }
             _ => {
@@ -310,7 +310,7 @@ impl Actor {
         job.attempts.push(attempt);
         // A 4xx answer means the destination is up: only transport errors,
         // 5xx and throttling count against the breaker.
-        let healthy = !matches!(verdict, Verdict::Retry(_));
+        let healthy = !matches!(verdict, Next::Retry(_));
         if self.breaker.record(healthy, probe, Instant::now()) {
             match self.breaker.state() {
                 BreakerState::Open => tracing::warn!(
@@ -324,13 +324,13 @@ impl Actor {
             }
         }
         let result = match verdict {
-            Verdict::Delivered => self.store.complete_job(&job),
+            Next::Delivered => self.store.complete_job(&job),
             // Cancelled while on the wire, and not delivered: no retry.
             _ if self.cancelled.is_some() => {
                 self.bury_cancelled(job.clone());
                 Ok(())
             }
-            Verdict::Disable => {
+            Next::Disable => {
                 let why = format!("410 Gone at {}", crate::time::Rfc3339(now_ms()));
                 tracing::error!(destination = %self.name, job = job.id, event = %job.event_id, "destination answered 410 Gone: disabled, deliveries wait for `switchboard destinations enable {}`", self.name);
                 if let Err(e) = self.store.set_disabled(&self.name, Some(&why)) {
@@ -340,7 +340,7 @@ impl Actor {
                 self.disabled = Some(why);
                 return self.requeue_head(job);
             }
-            Verdict::Retry(after) => {
+            Next::Retry(after) => {
                 // A failed probe is the breaker's business: the job keeps
                 // its place in the schedule.
                 let delay = if probe {
@@ -359,7 +359,7 @@ impl Actor {
                 self.metrics.delivery(&self.name, "dead");
                 self.store.bury_job(&job)
             }
-            Verdict::GiveUp => {
+            Next::GiveUp => {
                 tracing::warn!(destination = %self.name, job = job.id, event = %job.event_id, ?status, "delivery refused by the destination; dead-lettered");
                 self.metrics.delivery(&self.name, "dead");
                 self.store.bury_job(&job)

@@ -1,4 +1,4 @@
-//! Stage 6b: dispatch. One actor task per destination owns that
+//! Stage 7: dispatch. One actor task per destination owns that
 //! destination's queue: jobs are grouped in lanes (one per message id), only
 //! the head of a lane is eligible, so deliveries for one message go out in
 //! order while unrelated messages proceed side by side. The actor is the

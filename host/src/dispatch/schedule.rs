@@ -22,7 +22,7 @@ pub fn delay(schedule: &RetrySchedule, attempt: usize, unit: f64) -> Option<Dura
 
 /// What to do after a response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Next {
     Delivered,
     /// Try again (honouring `Retry-After` if given).
     Retry(Option<Duration>),
@@ -36,14 +36,14 @@ pub enum Verdict {
 /// Classifies an HTTP status: 2xx delivered; 408, 409, 425, 429 and 5xx
 /// retried; 410 disables the destination; any other 4xx given up
 /// (retrying cannot fix it).
-pub fn classify(status: u16, retry_after: Option<Duration>) -> Verdict {
+pub fn next_for(status: u16, retry_after: Option<Duration>) -> Next {
     match status {
-        200..=299 => Verdict::Delivered,
-        408 | 409 | 425 | 429 => Verdict::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
-        410 => Verdict::Disable,
-        400..=499 => Verdict::GiveUp,
-        503 => Verdict::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
-        _ => Verdict::Retry(None),
+        200..=299 => Next::Delivered,
+        408 | 409 | 425 | 429 => Next::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
+        410 => Next::Disable,
+        400..=499 => Next::GiveUp,
+        503 => Next::Retry(retry_after.map(|d| d.min(MAX_RETRY_AFTER))),
+        _ => Next::Retry(None),
     }
 }
 
@@ -65,17 +65,17 @@ mod tests {
 
     #[test]
     fn status_classification() {
-        assert_eq!(classify(204, None), Verdict::Delivered);
-        assert_eq!(classify(500, None), Verdict::Retry(None));
-        assert_eq!(classify(404, None), Verdict::GiveUp);
-        assert_eq!(classify(410, None), Verdict::Disable);
-        assert_eq!(classify(422, None), Verdict::GiveUp);
+        assert_eq!(next_for(204, None), Next::Delivered);
+        assert_eq!(next_for(500, None), Next::Retry(None));
+        assert_eq!(next_for(404, None), Next::GiveUp);
+        assert_eq!(next_for(410, None), Next::Disable);
+        assert_eq!(next_for(422, None), Next::GiveUp);
         let ra = Some(Duration::from_secs(7));
-        assert_eq!(classify(429, ra), Verdict::Retry(ra));
+        assert_eq!(next_for(429, ra), Next::Retry(ra));
         assert_eq!(
-            classify(503, Some(Duration::from_secs(99_999))),
-            Verdict::Retry(Some(MAX_RETRY_AFTER))
+            next_for(503, Some(Duration::from_secs(99_999))),
+            Next::Retry(Some(MAX_RETRY_AFTER))
         );
-        assert_eq!(classify(408, None), Verdict::Retry(None));
+        assert_eq!(next_for(408, None), Next::Retry(None));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::Client;
-use super::schedule::{Verdict, classify};
+use super::schedule::{Next, next_for};
 use crate::config::HttpDestination;
 use crate::store::{Attempt, Job};
 use crate::time::now_ms;
@@ -48,7 +48,7 @@ impl Sender {
     }
 
     /// Makes one attempt and says what to do next.
-    pub async fn attempt(&self, job: &Job) -> (Attempt, Verdict) {
+    pub async fn attempt(&self, job: &Job) -> (Attempt, Next) {
         let start = Instant::now();
         let at = now_ms();
         let (status, error, response, verdict) = match self {
@@ -60,14 +60,9 @@ impl Sender {
             Sender::File { path, file } => {
                 let (path, file, line) = (path.clone(), file.clone(), job.payload.clone());
                 match tokio::task::spawn_blocking(move || append_line(&path, &file, &line)).await {
-                    Ok(Ok(())) => (None, None, String::new(), Verdict::Delivered),
-                    Ok(Err(e)) => (None, Some(e), String::new(), Verdict::Retry(None)),
-                    Err(e) => (
-                        None,
-                        Some(e.to_string()),
-                        String::new(),
-                        Verdict::Retry(None),
-                    ),
+                    Ok(Ok(())) => (None, None, String::new(), Next::Delivered),
+                    Ok(Err(e)) => (None, Some(e), String::new(), Next::Retry(None)),
+                    Err(e) => (None, Some(e.to_string()), String::new(), Next::Retry(None)),
                 }
             }
         };
@@ -87,7 +82,7 @@ async fn http_attempt(
     static_headers: &[(String, String)],
     signing_keys: &[Vec<u8>],
     job: &Job,
-) -> (Option<u16>, Option<String>, String, Verdict) {
+) -> (Option<u16>, Option<String>, String, Next) {
     let timestamp = (now_ms() / 1000).to_string();
     let signed = (!signing_keys.is_empty()).then(|| {
         signature(
@@ -114,7 +109,7 @@ async fn http_attempt(
     }
     let body = bytes::Bytes::from_owner(Payload(job.payload.clone()));
     match client.post(&headers, body).await {
-        Err(e) => (None, Some(e), String::new(), Verdict::Retry(None)),
+        Err(e) => (None, Some(e), String::new(), Next::Retry(None)),
         Ok(answer) => {
             let retry_after = answer.retry_after.as_deref().and_then(parse_retry_after);
             let head = String::from_utf8_lossy(&answer.body_head).into_owned();
@@ -122,7 +117,7 @@ async fn http_attempt(
                 Some(answer.status),
                 None,
                 head,
-                classify(answer.status, retry_after),
+                next_for(answer.status, retry_after),
             )
         }
     }

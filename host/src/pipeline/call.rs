@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Pipeline;
 use crate::mount::Mount;
-use crate::plugin::{self, Answer, wit};
+use crate::plugin::{self, Called, wit};
 use crate::store::{Capture, CaptureStatus};
 
 impl Pipeline {
@@ -16,7 +16,7 @@ impl Pipeline {
         mount: &Arc<Mount>,
         capture_id: u64,
         req: wit::HttpRequest,
-    ) -> Option<Answer> {
+    ) -> Option<Called> {
         let m = mount.clone();
         let started = std::time::Instant::now();
         // The pool's thread logs in this callback's span too.

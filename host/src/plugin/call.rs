@@ -164,7 +164,7 @@ impl Plugin {
             .pre
             .instantiate(&mut store)
             .map_err(|e| CallError::Instantiate(format!("{e:#}")))
-            .and_then(|inst| f(&inst, &mut store).map_err(|e| self.classify(e)));
+            .and_then(|inst| f(&inst, &mut store).map_err(|e| self.call_error(e)));
         self.forward_output(capture_id, &out, &err);
         result
     }
@@ -195,7 +195,7 @@ impl Plugin {
         Ok(result)
     }
 
-    fn classify(&self, e: wasmtime::Error) -> CallError {
+    fn call_error(&self, e: wasmtime::Error) -> CallError {
         let limits = &self.runtime.limits;
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => CallError::Timeout(limits.timeout),

@@ -145,14 +145,14 @@ impl Runtime {
             path: path.into(),
             digest: hex::encode(&Sha256::digest(&bytes)[..8]),
             info: placeholder_info(),
-            routes: Vec::new(),
+            endpoints: Vec::new(),
             memory_cap: None,
         };
         let info = plugin.describe().map_err(|e| LoadError::Describe {
             path: path.into(),
             reason: e.to_string(),
         })?;
-        plugin.routes = validate_info(&info).map_err(|reason| LoadError::Invalid {
+        plugin.endpoints = validate_info(&info).map_err(|reason| LoadError::Invalid {
             path: path.into(),
             reason,
         })?;
@@ -339,8 +339,8 @@ pub struct Plugin {
     /// First bytes of the `.wasm`'s SHA-256: tells versions apart in logs.
     pub digest: String,
     pub info: wit::PluginInfo,
-    /// `info.routes` parsed, same order.
-    pub routes: Vec<RoutePattern>,
+    /// Its endpoints: `info.routes` parsed, same order.
+    pub endpoints: Vec<RoutePattern>,
     /// Its own memory cap (`[plugins.NAME.runtime]`), set when mounted.
     pub memory_cap: Option<usize>,
 }

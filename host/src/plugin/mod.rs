@@ -16,4 +16,4 @@ pub use bindings::switchboard::provider::types as wit;
 pub use call::{CallError, Limits};
 pub use convert::approx_size;
 pub use load::{LoadError, Plugin, Runtime, SUPPORTED_CONTRACT};
-pub use schedule::{Answer, Scheduler, Suspect};
+pub use schedule::{Called, Scheduler, Suspect};

@@ -23,7 +23,7 @@ const SUSPECT_MS: i64 = 60_000;
 
 /// What a call gives back: the request (kept as the capture) and the
 /// plugin's answer, or why there is none.
-pub type Answer = (
+pub type Called = (
     wit::HttpRequest,
     Result<Result<wit::Outcome, wit::PluginError>, CallError>,
 );
@@ -65,8 +65,8 @@ impl Scheduler {
     pub async fn run(
         &self,
         suspect: &Suspect,
-        call: impl FnOnce() -> Answer + Send + 'static,
-    ) -> Option<Answer> {
+        call: impl FnOnce() -> Called + Send + 'static,
+    ) -> Option<Called> {
         let _permit = self.calls.acquire().await;
         let pool = if suspect.is(now_ms()) {
             &self.suspects

@@ -75,7 +75,7 @@ impl JetStreamStore {
             .thread_name("jetstream")
             .enable_all()
             .build()
-            .map_err(|e| StoreError::Io(format!("jetstream runtime: {e}")))?;
+            .map_err(|e| StoreError::file("jetstream runtime", e))?;
         let handle = runtime.handle().clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let cfg = config.clone();
@@ -84,7 +84,7 @@ impl JetStreamStore {
         });
         let connected = rx
             .recv()
-            .unwrap_or_else(|_| Err(StoreError::Io("jetstream runtime stopped".into())));
+            .unwrap_or_else(|_| Err(StoreError::unavailable("jetstream runtime stopped")));
         let nats = match connected {
             Ok(n) => Arc::new(n),
             Err(e) => {
@@ -144,7 +144,9 @@ impl Store for JetStreamStore {
         self.handle.spawn(async move {
             let result = tokio::time::timeout(CALL_TIMEOUT, nats.commit(&batch))
                 .await
-                .unwrap_or_else(|_| Err(StoreError::Io("NATS did not acknowledge in time".into())));
+                .unwrap_or_else(|_| {
+                    Err(StoreError::unavailable("NATS did not acknowledge in time"))
+                });
             // Acknowledged or failed (the provider then resends): either way
             // the buckets now say what is true.
             Self::forget(&unacked, generation);
@@ -152,7 +154,7 @@ impl Store for JetStreamStore {
         });
         Ok(Box::pin(async move {
             rx.await
-                .unwrap_or_else(|_| Err(StoreError::Io("jetstream store stopped".into())))
+                .unwrap_or_else(|_| Err(StoreError::unavailable("jetstream store stopped")))
         }))
     }
 

@@ -81,17 +81,16 @@ impl Drop for SledStore {
 
 impl SledStore {
     pub fn open(dir: &std::path::Path) -> StoreResult<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::file(dir.display().to_string(), e))?;
         let shared = Shared::open(dir)?;
         migrate::migrate(&*shared.get()?)?;
         let jobs = Arc::new(Outstanding::default());
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = engine::spawn_flusher(shared.clone(), rx)
-            .map_err(|e| StoreError::Io(format!("flusher thread: {e}")))?;
+            .map_err(|e| StoreError::file("flusher thread", e))?;
         let (done_tx, done_rx) = mpsc::channel::<Done>();
         let completer = complete::spawn(shared.clone(), jobs.clone(), tx.clone(), done_rx)
-            .map_err(|e| StoreError::Io(format!("completer thread: {e}")))?;
+            .map_err(|e| StoreError::file("completer thread", e))?;
         Ok(Self {
             shared,
             messages: Messages::new(),
@@ -350,7 +349,7 @@ impl Store for SledStore {
     fn complete_job(&self, job: &Job) -> StoreResult<()> {
         match &self.completer {
             Some(c) if c.send(Done::Job(job.delivered_record())).is_ok() => Ok(()),
-            _ => Err(StoreError::Io("store completer stopped".into())),
+            _ => Err(StoreError::unavailable("store completer stopped")),
         }
     }
 

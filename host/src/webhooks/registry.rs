@@ -240,7 +240,10 @@ impl Registry {
 
     /// Writes the record durably, then applies it.
     async fn write(&self, w: &Webhook) -> Result<(), Error> {
-        let record = serde_json::to_vec(w).map_err(|e| StoreError::Io(e.to_string()))?;
+        let record = serde_json::to_vec(w).map_err(|e| StoreError::Encode {
+            context: None,
+            source: e.into(),
+        })?;
         self.store.put_webhook(&w.id, &record)?;
         self.store.flush().await?;
         self.sync();
@@ -307,7 +310,7 @@ impl Registry {
     pub async fn test(&self, id: &str, t: EventType) -> Result<Job, Error> {
         let w = self.get(id)?;
         let now = now_ms();
-        let (routes, _) = w.compile(now).map_err(StoreError::Io)?;
+        let (routes, _) = w.compile(now).map_err(StoreError::Unavailable)?;
         let event = super::sample_event(t, now);
         let target = Target {
             destination: w.id.clone(),
@@ -327,6 +330,6 @@ impl Registry {
         tracing::info!(webhook = %w.id, event = %event.id, event_type = t.name, "test event sent");
         jobs.into_iter()
             .next()
-            .ok_or_else(|| StoreError::Io("no job made".into()).into())
+            .ok_or_else(|| StoreError::unavailable("no job made").into())
     }
 }

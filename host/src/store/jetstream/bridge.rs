@@ -24,11 +24,11 @@ impl JetStreamStore {
         self.handle.spawn(async move {
             let result = tokio::time::timeout(CALL_TIMEOUT, work)
                 .await
-                .unwrap_or_else(|_| Err(StoreError::Io("NATS did not answer in time".into())));
+                .unwrap_or_else(|_| Err(StoreError::unavailable("NATS did not answer in time")));
             let _ = tx.send(result);
         });
         rx.recv()
-            .map_err(|_| StoreError::Io("jetstream runtime stopped".into()))?
+            .map_err(|_| StoreError::unavailable("jetstream runtime stopped"))?
     }
 
     /// Runs `work` in the background, logging a failure: for the delivery

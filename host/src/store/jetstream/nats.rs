@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::feed;
 use crate::config::JetStreamConfig;
-use crate::store::{Batch, Job, StoreError, StoreResult};
+use crate::store::{Batch, Cause, Job, StoreError, StoreResult};
 
 /// Ids are leased from the `meta` bucket in blocks, so instances never
 /// hand out the same one and a restart never repeats one.
@@ -53,10 +53,10 @@ impl Nats {
             .connect(addrs)
             .await
             .map_err(|e| {
-                StoreError::Io(format!(
-                    "cannot reach NATS at {}: {e}",
-                    config.servers.join(", ")
-                ))
+                StoreError::jetstream(
+                    format!("cannot reach NATS at {}", config.servers.join(", ")),
+                    e,
+                )
             })?;
         let js = jetstream::new(client);
         let p = &config.prefix;
@@ -70,7 +70,7 @@ impl Nats {
                 ..Default::default()
             })
             .await
-            .map_err(|e| StoreError::Io(format!("stream {p}-jobs: {e}")))?;
+            .map_err(|e| StoreError::jetstream(format!("stream {p}-jobs"), e))?;
         let bucket = |name: &str, max_age: Duration| kv::Config {
             bucket: format!("{p}-{name}"),
             history: 1,
@@ -242,19 +242,19 @@ async fn open_bucket(js: &jetstream::Context, config: kv::Config) -> StoreResult
             ..Default::default()
         })
         .await
-        .map_err(|e| StoreError::Io(format!("bucket {name}: {e}")))?;
+        .map_err(|e| StoreError::jetstream(format!("bucket {name}"), e))?;
     let existing = &stream.cached_info().config;
     if existing.max_age != config.max_age {
         let mut updated = existing.clone();
         updated.max_age = config.max_age;
         js.update_stream(&updated)
             .await
-            .map_err(|e| StoreError::Io(format!("bucket {name}: max age: {e}")))?;
+            .map_err(|e| StoreError::jetstream(format!("bucket {name}: max age"), e))?;
         tracing::info!(bucket = %name, from = ?existing.max_age, to = ?config.max_age, "bucket max age updated to the configured retention");
     }
     js.get_key_value(&name)
         .await
-        .map_err(|e| StoreError::Io(format!("bucket {name}: {e}")))
+        .map_err(|e| StoreError::jetstream(format!("bucket {name}"), e))
 }
 
 pub(super) async fn put<T: Serialize>(
@@ -279,14 +279,14 @@ pub(super) async fn get<T: DeserializeOwned>(
     }
 }
 
-pub(super) fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(format!("jetstream: {e}"))
+pub(super) fn io(e: impl Into<Cause>) -> StoreError {
+    StoreError::jetstream("jetstream", e)
 }
 
 pub(super) fn encode<T: Serialize>(v: &T) -> StoreResult<Bytes> {
     serde_json::to_vec(v)
         .map(Bytes::from)
-        .map_err(|e| StoreError::Io(format!("encode: {e}")))
+        .map_err(|e| StoreError::encode("encode", e))
 }
 
 pub(super) fn decode<T: DeserializeOwned>(key: &str, v: &[u8]) -> StoreResult<T> {

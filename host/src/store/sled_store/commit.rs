@@ -139,8 +139,8 @@ impl SledStore {
 /// of `jobs` (the ones whose payload or schedule the record cannot hold
 /// stay there, for a `j` record each).
 fn own_event(e: &StoredEvent, jobs: &mut [Option<Job>]) -> StoreResult<OwnEvent> {
-    let json = serde_json::to_string(&e.event)
-        .map_err(|err| StoreError::Io(format!("encode event: {err}")))?;
+    let json =
+        serde_json::to_string(&e.event).map_err(|err| StoreError::encode("encode event", err))?;
     let lane = e.event.lane();
     let mut recs = Vec::new();
     let mut jobs_at = None;

@@ -154,7 +154,7 @@ pub(super) fn settle(
     for capture in pending.unsettled(age) {
         let w = shared.writer()?;
         let key = id_key(RECORD, capture);
-        let fail = |e| StoreError::Io(format!("settle: {e}"));
+        let fail = |e: sled::Error| StoreError::sled_at("settle", e);
         let wanted = pending.jobs_of(capture);
         if let Some(v) = w.open.tree.get(&key).map_err(fail)? {
             let record: Record = unpack(&key, &v)?;

@@ -139,8 +139,8 @@ impl Shared {
     ) -> StoreResult<()> {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if !matches!(&*current, Ok(o) if o.generation == old) {
-            return Err(StoreError::Io(
-                "the store was reopened after a fault during the rotation".into(),
+            return Err(StoreError::unavailable(
+                "the store was reopened after a fault during the rotation",
             ));
         }
         commit()?;
@@ -167,7 +167,7 @@ impl Shared {
     pub fn get(&self) -> StoreResult<Arc<Open>> {
         match &*self.current.read().unwrap_or_else(|p| p.into_inner()) {
             Ok(open) => Ok(open.clone()),
-            Err(why) => Err(StoreError::Io(format!(
+            Err(why) => Err(StoreError::unavailable(format!(
                 "store closed after an I/O error ({why}); reopening"
             ))),
         }
@@ -184,7 +184,7 @@ impl Shared {
 const ID_BASE: &[u8] = b"id_base";
 pub(super) fn open_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Open> {
     let path = dir.join(name);
-    let err = |e: sled::Error| StoreError::Io(format!("{}: {e}", path.display()));
+    let err = |e: sled::Error| StoreError::sled_at(path.display().to_string(), e);
     let db = sled::Config::new()
         .path(&path)
         // sled's own page cache: the message records have theirs in front
@@ -225,7 +225,7 @@ pub(super) fn set_id_base(db: &sled::Db, base: u64) -> sled::Result<()> {
 /// once mounted again, hides.
 fn reopen_db(dir: &Path, name: &str, generation: u64) -> StoreResult<Open> {
     if !dir.join(name).join("db").is_file() {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::unavailable(format!(
             "{}: the database is gone (data volume unmounted?)",
             dir.display()
         )));
@@ -267,19 +267,22 @@ fn flusher(shared: &Shared, rx: &mpsc::Receiver<Msg>) {
                 Msg::Broken(generation) => broken |= generation == open.generation,
             }
         }
+        // Shared: every writer it answers gets the same sled error.
         let result = if waiters.is_empty() {
             Ok(())
         } else {
-            open.db.flush().map(|_| ()).map_err(|e| e.to_string())
+            open.db.flush().map(|_| ()).map_err(Arc::new)
         };
         for (generation, w) in waiters {
             let r = if shared.covered(generation, open.generation) {
-                result.clone()
+                result.clone().map_err(StoreError::sled)
             } else {
-                Err("written to a database closed after an I/O error: not durable".into())
+                Err(StoreError::unavailable(
+                    "written to a database closed after an I/O error: not durable",
+                ))
             };
             // A writer that went away (client hung up) needs no answer.
-            let _ = w.send(r.map_err(StoreError::Io));
+            let _ = w.send(r);
         }
         let why = match result {
             Ok(()) if !broken => {
@@ -287,7 +290,7 @@ fn flusher(shared: &Shared, rx: &mpsc::Receiver<Msg>) {
                 continue;
             }
             Ok(()) => "a store call hit an I/O error".to_owned(),
-            Err(e) => e,
+            Err(e) => e.to_string(),
         };
         drop(open);
         if !reopen(shared, rx, &why, &mut backoff) {
@@ -363,7 +366,7 @@ fn idle(rx: &mpsc::Receiver<Msg>, span: Duration) -> bool {
 
 fn answer_closed(msg: Msg, why: &str) {
     if let Msg::Flush(_, w) = msg {
-        let _ = w.send(Err(StoreError::Io(why.to_owned())));
+        let _ = w.send(Err(StoreError::unavailable(why)));
     }
 }
 
@@ -374,9 +377,9 @@ pub(super) fn queue_flush(flusher: Option<&mpsc::Sender<Msg>>, generation: u64) 
     let sent = flusher.is_some_and(|f| f.send(Msg::Flush(generation, tx)).is_ok());
     Box::pin(async move {
         if !sent {
-            return Err(StoreError::Io("store flusher stopped".into()));
+            return Err(StoreError::unavailable("store flusher stopped"));
         }
         rx.await
-            .unwrap_or_else(|_| Err(StoreError::Io("store flusher stopped".into())))
+            .unwrap_or_else(|_| Err(StoreError::unavailable("store flusher stopped")))
     })
 }

@@ -323,7 +323,7 @@ fn key3(provider: &str, kind: u8, id: &str) -> Vec<u8> {
 }
 
 pub(super) fn pack<T: Serialize>(v: &T) -> StoreResult<Vec<u8>> {
-    postcard::to_stdvec(v).map_err(|e| StoreError::Io(format!("encode: {e}")))
+    postcard::to_stdvec(v).map_err(|e| StoreError::encode("encode", e))
 }
 
 pub(super) fn unpack<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> StoreResult<T> {

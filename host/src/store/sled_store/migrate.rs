@@ -22,7 +22,7 @@ use crate::store::{Capture, MessageState, StoreError, StoreResult, StoredEvent};
 
 pub(super) fn migrate(open: &Open) -> StoreResult<()> {
     let tree = &open.tree;
-    let io = |e: sled::Error| StoreError::Io(format!("upgrading the store: {e}"));
+    let io = |e: sled::Error| StoreError::sled_at("upgrading the store", e);
     let old = |p: u8| tree.scan_prefix([p]).next().is_some();
     if !(old(CAPTURE) || old(EVENT) || old(STATE)) {
         return Ok(());
@@ -57,7 +57,7 @@ pub(super) fn migrate(open: &Open) -> StoreResult<()> {
                 continue;
             }
             let json = serde_json::to_string(&e.event)
-                .map_err(|err| StoreError::Io(format!("encode event: {err}")))?;
+                .map_err(|err| StoreError::encode("encode event", err))?;
             record.events.push(EventRec::Own(OwnEvent {
                 id: eid,
                 json,
@@ -113,7 +113,7 @@ pub(super) fn migrate(open: &Open) -> StoreResult<()> {
 
 /// Reads, changes and writes back the message record under `key`.
 fn update(tree: &sled::Tree, key: &[u8], change: impl FnOnce(&mut MessageRec)) -> StoreResult<()> {
-    let io = |e: sled::Error| StoreError::Io(format!("upgrading the store: {e}"));
+    let io = |e: sled::Error| StoreError::sled_at("upgrading the store", e);
     let mut rec = match tree.get(key).map_err(io)? {
         Some(v) => unpack::<MessageRec>(key, &v)?,
         None => MessageRec::default(),

@@ -22,7 +22,7 @@ pub(super) fn fail(db: &Open, e: sled::Error, flusher: Option<&mpsc::Sender<Msg>
     if !misuse && let Some(f) = flusher {
         let _ = f.send(Msg::Broken(db.generation));
     }
-    StoreError::Io(e.to_string())
+    StoreError::sled(e)
 }
 
 /// Writes `key` to the open database and to the one a rotation fills.
@@ -87,7 +87,7 @@ pub(super) fn str_key(prefix: u8, parts: &[&str]) -> Vec<u8> {
 }
 
 pub(super) fn encode<T: Serialize>(v: &T) -> StoreResult<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Io(format!("encode: {e}")))
+    serde_json::to_vec(v).map_err(|e| StoreError::encode("encode", e))
 }
 
 pub(super) fn decode<T: DeserializeOwned>(key: &[u8], v: &[u8]) -> StoreResult<T> {

@@ -81,7 +81,7 @@ pub(super) fn rotate(shared: &Shared) -> StoreResult<Rotated> {
     {
         let mut gate = shared.gate.write().unwrap_or_else(|p| p.into_inner());
         if gate.is_some() {
-            return Err(StoreError::Io("a rotation is already running".into()));
+            return Err(StoreError::unavailable("a rotation is already running"));
         }
         *gate = Some(Next {
             tree: next.tree.clone(),
@@ -215,10 +215,7 @@ pub(super) fn current_name(dir: &Path) -> StoreResult<String> {
     match std::fs::read_to_string(dir.join(CURRENT)) {
         Ok(s) => Ok(s.trim().to_owned()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok("db".into()),
-        Err(e) => Err(StoreError::Io(format!(
-            "{}: {e}",
-            dir.join(CURRENT).display()
-        ))),
+        Err(e) => Err(io_at(&dir.join(CURRENT), e)),
     }
 }
 
@@ -269,15 +266,15 @@ pub(super) fn next_name(name: &str) -> String {
 }
 
 fn io(e: sled::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::sled(e)
 }
 
 fn io_msg(m: &str) -> StoreError {
-    StoreError::Io(m.to_owned())
+    StoreError::unavailable(m)
 }
 
 fn io_at(path: &std::path::Path, e: std::io::Error) -> StoreError {
-    StoreError::Io(format!("{}: {e}", path.display()))
+    StoreError::file(path.display().to_string(), e)
 }
 
 #[cfg(test)]

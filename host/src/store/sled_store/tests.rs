@@ -256,7 +256,10 @@ async fn an_io_error_closes_the_database_until_it_is_reopened_keeping_what_was_d
     let failed = w.open.clone();
     drop(w);
     let fault = sled::Error::Io(std::io::Error::other("injected fault"));
-    assert!(matches!(s.fail(&failed, fault), StoreError::Io(_)));
+    assert!(matches!(
+        s.fail(&failed, fault),
+        StoreError::Sled { source, .. } if matches!(*source, sled::Error::Io(_))
+    ));
     // While a call still holds it, the store is closed: nothing new is
     // acknowledged, and the unflushed write is never reported durable.
     eventually("the store refuses commits", || {

@@ -121,7 +121,7 @@ async fn a_callback_is_one_record_and_its_job_lives_in_it_until_delivered() {
     s.flush().await.unwrap();
     assert_eq!(count(&s, layout::DONE), 1);
     // Nothing pending: the mark is past the record, start-up skips it.
-    let mark = pending::watermark(&s.db().unwrap(), &|e| StoreError::Io(e.to_string())).unwrap();
+    let mark = pending::watermark(&s.db().unwrap(), &|e| StoreError::sled(e)).unwrap();
     assert!(
         mark > event.capture_id,
         "mark {mark}, capture {}",
@@ -190,7 +190,7 @@ async fn retention_deletes_a_record_but_not_its_pending_job() {
 }
 
 fn mark(s: &SledStore) -> u64 {
-    pending::watermark(&s.db().unwrap(), &|e| StoreError::Io(e.to_string())).unwrap()
+    pending::watermark(&s.db().unwrap(), &|e| StoreError::sled(e)).unwrap()
 }
 
 /// The pending jobs' mark never passes a record that still has one: not a
