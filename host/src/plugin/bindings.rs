@@ -5,7 +5,7 @@ wasmtime::component::bindgen!({
     world: "provider",
 });
 
-use switchboard::provider::types::Method;
+use self::switchboard::provider::types::Method;
 
 /// A contract method as HTTP spells it.
 pub fn method_name(m: Method) -> &'static str {
