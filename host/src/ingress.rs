@@ -23,7 +23,7 @@ mod answer;
 pub use answer::answer;
 
 use crate::config::Server;
-use crate::mount::Found;
+use crate::mount::Lookup;
 use crate::pipeline::{Pipeline, Reply};
 use crate::plugin::{self, wit};
 use crate::time::now_ms;
@@ -168,13 +168,13 @@ impl Ingress {
         };
         let table = self.table.current();
         let (mount, route, params) = match table.find(rel, method) {
-            Found::Endpoint {
+            Lookup::Endpoint {
                 mount,
                 pattern,
                 params,
             } => (mount.clone(), pattern.to_owned(), params),
-            Found::WrongMethod(allowed) => return method_not_allowed(&allowed),
-            Found::NotFound => return text(404, "no such route"),
+            Lookup::WrongMethod(allowed) => return method_not_allowed(&allowed),
+            Lookup::NotFound => return text(404, "no such route"),
         };
         let received_at = now_ms();
         let url = self.public_url(&req);

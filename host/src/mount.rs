@@ -32,7 +32,7 @@ pub struct Table {
 }
 
 /// What a path resolves to.
-pub enum Found<'a> {
+pub enum Lookup<'a> {
     Endpoint {
         mount: &'a Arc<Mount>,
         pattern: &'a str,
@@ -44,14 +44,14 @@ pub enum Found<'a> {
 }
 
 impl Table {
-    pub fn find(&self, path: &str, method: wit::Method) -> Found<'_> {
+    pub fn find(&self, path: &str, method: wit::Method) -> Lookup<'_> {
         let mut allowed = Vec::new();
         for (pattern, methods, mounted) in &self.entries {
             let Some(params) = pattern.matches(path) else {
                 continue;
             };
             if methods.contains(&method) {
-                return Found::Endpoint {
+                return Lookup::Endpoint {
                     mount: mounted,
                     pattern: pattern.as_str(),
                     params,
@@ -60,9 +60,9 @@ impl Table {
             merge(&mut allowed, methods);
         }
         if allowed.is_empty() {
-            Found::NotFound
+            Lookup::NotFound
         } else {
-            Found::WrongMethod(allowed)
+            Lookup::WrongMethod(allowed)
         }
     }
 

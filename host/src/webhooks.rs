@@ -20,7 +20,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use rand::RngCore as _;
@@ -169,11 +168,11 @@ impl Webhook {
         let destination = Destination::Http(HttpDestination {
             url: self.url.clone(),
             timeout: match &self.timeout {
-                None => Duration::from_secs(10),
+                None => crate::config::defaults::DESTINATION_TIMEOUT,
                 Some(t) => parse(t)?,
             },
             schedule,
-            concurrency: 16,
+            concurrency: crate::config::defaults::DESTINATION_CONCURRENCY,
             headers: self
                 .headers
                 .iter()

@@ -95,7 +95,9 @@ impl Admin {
             Ok(r) => r,
             Err(Error::NotFound(id)) => error(StatusCode::NOT_FOUND, format!("no webhook `{id}`")),
             Err(Error::Invalid(problems)) => unprocessable(problems),
-            Err(Error::Store(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+            Err(e @ (Error::Store(_) | Error::Broken { .. })) => {
+                error(StatusCode::INTERNAL_SERVER_ERROR, e)
+            }
         }
     }
 

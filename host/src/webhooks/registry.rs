@@ -31,6 +31,10 @@ pub enum Error {
     Invalid(Vec<Problem>),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A stored record the registry cannot use (written by a newer
+    /// release, or edited by hand).
+    #[error("webhook `{id}`: {reason}")]
+    Broken { id: String, reason: String },
 }
 
 /// What was applied for one webhook.
@@ -310,7 +314,10 @@ impl Registry {
     pub async fn test(&self, id: &str, t: EventType) -> Result<Job, Error> {
         let w = self.get(id)?;
         let now = now_ms();
-        let (routes, _) = w.compile(now).map_err(StoreError::Unavailable)?;
+        let (routes, _) = w.compile(now).map_err(|reason| Error::Broken {
+            id: w.id.clone(),
+            reason,
+        })?;
         let event = super::sample_event(t, now);
         let target = Target {
             destination: w.id.clone(),
@@ -328,8 +335,9 @@ impl Registry {
         durable.await?;
         self.dispatcher.submit(jobs.clone());
         tracing::info!(webhook = %w.id, event = %event.id, event_type = t.name, "test event sent");
-        jobs.into_iter()
-            .next()
-            .ok_or_else(|| StoreError::unavailable("no job made").into())
+        jobs.into_iter().next().ok_or_else(|| Error::Broken {
+            id: w.id.clone(),
+            reason: "its test event made no delivery job".into(),
+        })
     }
 }
