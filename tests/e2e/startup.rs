@@ -250,3 +250,57 @@ fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_reports_every_problem_at_once_each_with_its_line() {
+    // Lines: 1 [runtime], 2 plugin_dir, 3 [server], 4 listen, ... 8 kind,
+    // ... 12 match.
+    let body = "[server]\nlisten = \"nowhere\"\n[plugins.twilio]\nauth_token = \"x\"\n\
+                [destinations.a]\nkind = \"carrier-pigeon\"\n[[routes]]\nname = \"r\"\n\
+                to = [\"a\"]\nmatch = { state = [\"delivred\"] }\n";
+    let dir = dir_with(
+        &["twilio"],
+        &format!("[runtime]\nplugin_dir = \"plugins\"\n{body}"),
+    );
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 2, "{out}");
+    let file = dir.path().join("config.toml").display().to_string();
+    let errors: Vec<&str> = out.lines().filter(|l| l.starts_with("error: ")).collect();
+    for (key, line) in [
+        ("server.listen", 4),
+        ("destinations.a.kind", 8),
+        ("routes[0].match.state", 12),
+    ] {
+        let found = errors
+            .iter()
+            .find(|l| l.starts_with(&format!("error: {file}: {key}: ")))
+            .unwrap_or_else(|| panic!("no problem for {key} in:\n{out}"));
+        assert!(found.ends_with(&format!("(line {line})")), "{found}");
+    }
+    // The route's destination has a problem of its own: not reported twice.
+    assert_eq!(errors.len(), 3, "{out}");
+}
+
+#[test]
+fn check_print_defaults_prints_a_config_that_checks() {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["check", "--print-defaults"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let defaults = String::from_utf8(out.stdout).unwrap();
+    for line in [
+        "listen = \"127.0.0.1:8080\"",
+        "route_prefix = \"/api/v1\"",
+        "timeout = \"200ms\"",
+        "listen = \"127.0.0.1:8081\"",
+    ] {
+        assert!(defaults.contains(line), "{line} not in:\n{defaults}");
+    }
+    // Used as a config file (with this test's plugin), it checks.
+    let text = defaults.replace("plugin_dir = \"dist/plugins\"", "plugin_dir = \"plugins\"")
+        + "\n[plugins.twilio]\nauth_token = \"x\"\n";
+    let dir = dir_with(&["twilio"], &text);
+    let (code, out) = check(dir.path());
+    assert_eq!(code, 0, "{out}");
+}
