@@ -50,8 +50,9 @@ pub enum Command {
         /// document and exit, without reading a config.
         #[arg(long)]
         print_defaults: bool,
-        /// Also fail (exit 1) when a mount accepts callbacks from anyone: its
-        /// provider does not sign and no protection is configured.
+        /// Also fail (exit 1) when a mount accepts callbacks from anyone (its
+        /// provider does not sign and no protection is configured) or when a
+        /// plugin file is refused at load.
         #[arg(long)]
         strict: bool,
         #[command(flatten)]
@@ -266,7 +267,7 @@ pub fn run(cli: Cli) -> i32 {
             Ok(())
         }
         Command::Check { strict, target, .. } => target.load().and_then(|config| {
-            let (_, router) = server::prepare(&config)?;
+            let (_, router, refused) = server::prepare(&config)?;
             for m in router.plugins() {
                 let routes: Vec<_> = m.plugin.endpoints.iter().map(|r| r.as_str()).collect();
                 println!(
@@ -291,10 +292,20 @@ pub fn run(cli: Cli) -> i32 {
                 config.routes.len(),
                 open.len()
             );
+            for why in &refused {
+                println!("plugin refused (left out): {why}");
+            }
             if strict && !open.is_empty() {
                 return Err(StartError::Other(anyhow::anyhow!(
                     "--strict: unprotected mounts: {} (set [plugins.<name>.protect])",
                     open.join(", ")
+                )));
+            }
+            if strict && !refused.is_empty() {
+                return Err(StartError::Other(anyhow::anyhow!(
+                    "--strict: {} plugin file(s) refused: {}",
+                    refused.len(),
+                    refused.join("; ")
                 )));
             }
             Ok(())

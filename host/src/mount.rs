@@ -109,7 +109,11 @@ pub struct PluginDirError {
 /// Loads every `*.wasm` in the plugin directory. A plugin that fails to
 /// load, or whose name or routes clash with one loaded before it, is
 /// skipped with a logged reason: one broken file never stops the others.
-pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> Result<Vec<Plugin>, PluginDirError> {
+/// Returns the plugins loaded and, for each file refused, why.
+pub fn load_plugins(
+    runtime: &Arc<Runtime>,
+    dir: &Path,
+) -> Result<(Vec<Plugin>, Vec<String>), PluginDirError> {
     let entries = std::fs::read_dir(dir).map_err(|source| PluginDirError {
         dir: dir.to_path_buf(),
         source,
@@ -120,12 +124,14 @@ pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> Result<Vec<Plugin>, P
         .collect();
     paths.sort();
     let mut loaded: Vec<Plugin> = Vec::new();
+    let mut refused = Vec::new();
     for path in paths {
         let started = std::time::Instant::now();
         match runtime.load(&path) {
             Ok(p) => {
                 if let Some(clash) = clash(&loaded.iter().collect::<Vec<_>>(), &p) {
                     tracing::error!(path = %path.display(), "plugin refused: {clash}");
+                    refused.push(format!("{}: {clash}", path.display()));
                     continue;
                 }
                 tracing::info!(
@@ -135,10 +141,13 @@ pub fn load_plugins(runtime: &Arc<Runtime>, dir: &Path) -> Result<Vec<Plugin>, P
                 );
                 loaded.push(p);
             }
-            Err(e) => tracing::error!("plugin refused: {e}"),
+            Err(e) => {
+                tracing::error!("plugin refused: {e}");
+                refused.push(e.to_string());
+            }
         }
     }
-    Ok(loaded)
+    Ok((loaded, refused))
 }
 
 pub fn clash(loaded: &[&Plugin], new: &Plugin) -> Option<String> {

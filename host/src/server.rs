@@ -45,8 +45,9 @@ impl StartError {
 }
 
 /// Loads the plugins and checks the config against them: what `check`
-/// reports and `serve` starts from.
-pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Table), StartError> {
+/// reports and `serve` starts from. Also returns why each plugin file that
+/// was refused (and left out) was.
+pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Table, Vec<String>), StartError> {
     if !config.plugin_dir.is_dir() {
         return Err(ConfigError {
             file: config.file.display().to_string(),
@@ -60,15 +61,16 @@ pub fn prepare(config: &Config) -> Result<(Arc<Runtime>, Table), StartError> {
     }
     let runtime = Runtime::new(config.limits.clone(), Some(config.cache_dir.clone()))
         .map_err(anyhow::Error::from)?;
-    let plugins = mount::load_plugins(&runtime, &config.plugin_dir).map_err(anyhow::Error::from)?;
+    let (plugins, refused) =
+        mount::load_plugins(&runtime, &config.plugin_dir).map_err(anyhow::Error::from)?;
     let infos: Vec<_> = plugins.iter().map(|p| &p.info).collect();
     mount::check_config(config, &infos)?;
-    Ok((runtime, mount::mount(config, plugins)))
+    Ok((runtime, mount::mount(config, plugins), refused))
 }
 
 /// Runs the router until SIGINT/SIGTERM, then drains and exits cleanly.
 pub async fn serve(config: Config, overrides: Overrides) -> Result<(), StartError> {
-    let (runtime, router) = prepare(&config)?;
+    let (runtime, router, _refused) = prepare(&config)?;
     let store = crate::store::open(&config).map_err(|e| anyhow::anyhow!("store: {e}"))?;
     let metrics = Arc::new(Metrics::default());
     metrics.set_unprotected_mounts(mount::warn_unprotected(&router).len());
