@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod deliveries;
 mod inspect;
 mod ops;
 mod plugin_new;
@@ -219,14 +220,14 @@ pub fn run(cli: Cli) -> i32 {
                 destination: destination.as_deref(),
                 event: event.as_deref(),
             };
-            rt.block_on(ops::deliveries(&target, state, &filter, limit))
+            rt.block_on(deliveries::deliveries(&target, state, &filter, limit))
         }),
         Command::Redrive {
             job,
             destination,
             target,
         } => ops_runtime()
-            .and_then(|rt| rt.block_on(ops::redrive(&target, job, destination.as_deref()))),
+            .and_then(|rt| rt.block_on(deliveries::redrive(&target, job, destination.as_deref()))),
         Command::Plugins { target } => {
             ops_runtime().and_then(|rt| rt.block_on(inspect::plugins(&target)))
         }
