@@ -6,8 +6,16 @@ use std::process::Command;
 use crate::support::*;
 
 fn check(dir: &std::path::Path) -> (i32, String) {
+    check_with(dir, &[])
+}
+
+/// `switchboard check [flags] --config DIR/config.toml`: exit code and
+/// everything it printed.
+fn check_with(dir: &std::path::Path, flags: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
+        .arg("check")
+        .args(flags)
+        .arg("--config")
         .arg(dir.join("config.toml"))
         .output()
         .unwrap();
@@ -311,26 +319,14 @@ fn check_strict_fails_when_a_plugin_file_is_refused() {
         &["twilio"],
         "[runtime]\nplugin_dir = \"plugins\"\n[plugins.twilio]\nauth_token = \"x\"\n",
     );
-    let strict = |dir: &std::path::Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["check", "--strict", "--config"])
-            .arg(dir.join("config.toml"))
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned()
-                + &String::from_utf8_lossy(&out.stdout),
-        )
-    };
     // Twilio verifies its callbacks: nothing for --strict to refuse.
-    let (code, out) = strict(dir.path());
+    let (code, out) = check_with(dir.path(), &["--strict"]);
     assert_eq!(code, 0, "{out}");
     std::fs::write(dir.path().join("plugins/garbage.wasm"), b"\0asm not really").unwrap();
     let (code, out) = check(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("plugin refused (left out)"), "{out}");
-    let (code, out) = strict(dir.path());
+    let (code, out) = check_with(dir.path(), &["--strict"]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("--strict: 1 plugin file(s) refused") && out.contains("garbage.wasm"),
