@@ -86,11 +86,7 @@ fn a_plugin_runtime_that_needs_more_memory_gets_its_own_cap() {
         config(&[], "[plugins.chaos-py.runtime]\nmax_memory_mb = 0\n"),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(tmp.path().join("config.toml"))
-        .output()
-        .unwrap();
+    let out = check_config(&tmp.path().join("config.toml"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

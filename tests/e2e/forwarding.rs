@@ -259,11 +259,7 @@ fn private_addresses_are_refused_without_the_allow_list() {
     );
     std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
     std::fs::create_dir_all(dir.path().join("plugins")).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(dir.path().join("config.toml"))
-        .output()
-        .unwrap();
+    let out = check_config(&dir.path().join("config.toml"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

@@ -315,11 +315,7 @@ fn a_key_that_does_not_fit_its_certificate_stops_start_up_with_file_and_reason()
         config.replace("tls/a.pem", "tls/none.pem"),
     )
     .expect("config");
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(dir.join("config.toml"))
-        .output()
-        .expect("run");
+    let out = check_config(&dir.join("config.toml"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(

@@ -20,11 +20,7 @@ fn plugin_importing_wasi_http_is_refused_with_the_reason() {
         ),
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(tmp.path().join("config.toml"))
-        .output()
-        .unwrap();
+    let out = check_config(&tmp.path().join("config.toml"), &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     // A refused plugin is logged and left out; the config itself is fine.

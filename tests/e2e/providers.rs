@@ -172,11 +172,7 @@ fn every_plugin_loads_under_the_shipped_default_config() {
     // and JavaScript plugins take seconds each to compile).
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.toml"), default_config()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["check", "--config"])
-        .arg(dir.path().join("config.toml"))
-        .output()
-        .unwrap();
+    let out = check_config(&dir.path().join("config.toml"), &[]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),

@@ -12,13 +12,7 @@ fn check(dir: &std::path::Path) -> (i32, String) {
 /// `switchboard check [flags] --config DIR/config.toml`: exit code and
 /// everything it printed.
 fn check_with(dir: &std::path::Path, flags: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("check")
-        .args(flags)
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .output()
-        .unwrap();
+    let out = check_config(&dir.join("config.toml"), flags);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
@@ -225,13 +219,7 @@ fn the_default_config_warns_about_every_unprotected_mount_and_check_strict_fails
 
     // `check` says so; `check --strict` fails on it, until every such
     // mount has a protection.
-    let strict = |dir: &std::path::Path| {
-        Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["check", "--strict", "--config"])
-            .arg(dir.join("config.toml"))
-            .output()
-            .unwrap()
-    };
+    let strict = |dir: &std::path::Path| check_config(&dir.join("config.toml"), &["--strict"]);
     let (code, out) = check(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(

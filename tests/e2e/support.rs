@@ -43,6 +43,17 @@ pub fn wasm(name: &str) -> PathBuf {
 
 /// A config for tests: the given plugins, public URL of the fixtures, and
 /// `extra` TOML appended (destinations, routes, ...).
+/// `switchboard check [flags] --config CONFIG`, run to the end.
+pub fn check_config(config: &Path, flags: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("check")
+        .args(flags)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("switchboard check")
+}
+
 pub fn config(plugins: &[&str], extra: &str) -> String {
     let mut sections = String::new();
     if plugins.contains(&"twilio") {
