@@ -44,29 +44,10 @@ BIN=$TOOLS/node_modules/.bin
 OUT=dist/plugins
 WORK=target/js-plugins
 
-run_tests=0
-force=0
-names=()
-dir_arg=""
-out_arg=""
-while [ $# -gt 0 ]; do
-  arg=$1
-  shift
-  case $arg in
-    --test) run_tests=1 ;;
-    --force) force=1 ;;
-    --dir|--out)
-      [ $# -gt 0 ] || { echo "build-js: $arg needs a value" >&2; exit 2; }
-      if [ "$arg" = --dir ]; then dir_arg=$1; else out_arg=$1; fi
-      shift
-      ;;
-    --dir=*) dir_arg=${arg#--dir=} ;;
-    --out=*) out_arg=${arg#--out=} ;;
-    -h|--help) sed -n '2,30p' "$SELF"; exit 0 ;;
-    -*) echo "build-js: unknown option $arg" >&2; exit 2 ;;
-    *) names+=("$arg") ;;
-  esac
-done
+usage() { sed -n '2,30p' "$SELF"; }
+# shellcheck source=plugins/build-args.sh
+. plugins/build-args.sh
+parse_build_args build-js "$@"
 
 need() { command -v "$1" >/dev/null || { echo "build-js: $1 not found (Node.js >= 20 with npm is needed)" >&2; exit 1; }; }
 need node
@@ -80,8 +61,6 @@ hash_of() { cat "$@" | sha256sum | cut -c1-64; }
 # script runs in the repository root).
 ext_dir=""
 if [ -n "$dir_arg" ] || [ -n "$out_arg" ]; then
-  [ -n "$dir_arg" ] && [ -n "$out_arg" ] || { echo "build-js: --dir and --out go together" >&2; exit 2; }
-  [ ${#names[@]} -eq 0 ] || { echo "build-js: --dir takes no NAME" >&2; exit 2; }
   case $dir_arg in /*) ;; *) dir_arg=$CALLER_PWD/$dir_arg ;; esac
   case $out_arg in /*) ;; *) out_arg=$CALLER_PWD/$out_arg ;; esac
   [ -f "$dir_arg/plugin.js" ] && [ -f "$dir_arg/package.json" ] \

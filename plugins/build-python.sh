@@ -37,29 +37,10 @@ bindings=$root/target/python-plugins/bindings
 sdk=$root/plugins/sdk-python
 python=${PYTHON:-python3}
 
-test=0
-force=0
-names=()
-dir_arg=""
-out_arg=""
-while [ $# -gt 0 ]; do
-    arg=$1
-    shift
-    case $arg in
-        --test) test=1 ;;
-        --force) force=1 ;;
-        --dir | --out)
-            [ $# -gt 0 ] || { echo "build-python.sh: $arg needs a value" >&2; exit 2; }
-            if [ "$arg" = --dir ]; then dir_arg=$1; else out_arg=$1; fi
-            shift
-            ;;
-        --dir=*) dir_arg=${arg#--dir=} ;;
-        --out=*) out_arg=${arg#--out=} ;;
-        -h | --help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) echo "build-python.sh: unknown option $arg" >&2; exit 2 ;;
-        *) names+=("$arg") ;;
-    esac
-done
+usage() { sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+# shellcheck source=plugins/build-args.sh
+. "$root/plugins/build-args.sh"
+parse_build_args build-python.sh "$@"
 
 log() { echo "build-python: $*" >&2; }
 
@@ -92,8 +73,6 @@ ensure_bindings() {
 # by absolute path, its name the directory's.
 declare -A plugin_dir=() plugin_wasm=()
 if [ -n "$dir_arg" ] || [ -n "$out_arg" ]; then
-    [ -n "$dir_arg" ] && [ -n "$out_arg" ] || { log "--dir and --out go together"; exit 2; }
-    [ ${#names[@]} -eq 0 ] || { log "--dir takes no NAME"; exit 2; }
     [ -f "$dir_arg/app.py" ] || { log "$dir_arg/app.py not found"; exit 2; }
     abs_dir=$(cd "$dir_arg" && pwd)
     mkdir -p "$(dirname "$out_arg")"
@@ -164,7 +143,7 @@ for name in "${names[@]}"; do
     log "$name.wasm: $(stat -c %s "$wasm") bytes in $((($(date +%s%N) - started) / 1000000)) ms"
 done
 
-if [ "$test" = 1 ]; then
+if [ "$run_tests" = 1 ]; then
     status=0
     for name in "${names[@]}"; do
         PYTHONPATH="$sdk:$bindings" PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" \
