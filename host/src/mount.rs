@@ -281,7 +281,7 @@ pub fn check_config(config: &Config, loaded: &[&wit::PluginInfo]) -> Result<(), 
         reason,
     };
     let names: Vec<&str> = loaded.iter().map(|p| p.name.as_str()).collect();
-    for (name, settings) in &config.plugins {
+    for name in config.plugins.keys() {
         let Some(info) = loaded.iter().find(|p| &p.name == name) else {
             return Err(err(
                 format!("plugins.{name}"),
@@ -291,7 +291,6 @@ pub fn check_config(config: &Config, loaded: &[&wit::PluginInfo]) -> Result<(), 
                 ),
             ));
         };
-        let _ = settings;
         check_settings(config, info)?;
     }
     for info in loaded {

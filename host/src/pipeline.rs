@@ -91,10 +91,6 @@ pub struct Pipeline {
     normalize: std::sync::Mutex<()>,
 }
 
-/// Reason prefix of captures refused by the mount's protection (never
-/// replayed: the request did not prove it came from the provider).
-pub const PROTECT_PREFIX: &str = "protect: ";
-
 impl Pipeline {
     pub fn new(
         store: Arc<dyn Store>,
@@ -153,7 +149,7 @@ impl Pipeline {
             && let Err(refusal) = protect.check(&mut req)
         {
             let capture = capture_of(capture_id, mount.name(), req);
-            let reason = format!("{PROTECT_PREFIX}{}", refusal.reason());
+            let reason = refusal.to_string();
             return self.reject(mount.name(), capture, Outcome::Refused(refusal), reason);
         }
         self.run(mount, capture_id, req).await

@@ -24,8 +24,19 @@ pub enum Refusal {
     Token,
 }
 
+/// Reason prefix of captures refused by the mount's protection (never
+/// replayed: the request did not prove it came from the provider).
+pub const REFUSAL_PREFIX: &str = "protect: ";
+
+/// What the provider is told, and what the capture records:
+/// `protect: ` and the reason.
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{REFUSAL_PREFIX}{}", self.reason())
+    }
+}
+
 impl Refusal {
-    /// What the provider is told, and what the capture records.
     pub fn reason(self) -> &'static str {
         match self {
             Refusal::Source => "source address not allowed for this provider",

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::mount::LiveTable;
-use crate::pipeline::{PROTECT_PREFIX, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::plugin::wit;
+use crate::protect::REFUSAL_PREFIX;
 use crate::store::{Capture, CaptureStatus, Store};
 
 /// Which captures to replay.
@@ -95,7 +96,7 @@ pub async fn replay(
         error: None,
     };
     if let CaptureStatus::Rejected { reason } = &capture.status
-        && reason.starts_with(PROTECT_PREFIX)
+        && reason.starts_with(REFUSAL_PREFIX)
     {
         r.error = Some("refused by the mount's protection: not replayable".into());
         return r;

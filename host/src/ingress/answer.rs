@@ -4,7 +4,7 @@
 //! are in `ingress.rs`).
 
 use crate::config::QuarantineReply;
-use crate::pipeline::{Outcome, PROTECT_PREFIX, Reply};
+use crate::pipeline::{Outcome, Reply};
 use crate::plugin::wit::PluginError;
 use crate::protect::Refusal;
 
@@ -21,7 +21,7 @@ pub fn answer(outcome: &Outcome, quarantine: QuarantineReply) -> Reply {
                 Refusal::Credentials => 401,
                 Refusal::Source | Refusal::Token => 403,
             };
-            let mut reply = Reply::text(status, &format!("{PROTECT_PREFIX}{}", refusal.reason()));
+            let mut reply = Reply::text(status, &refusal.to_string());
             if status == 401 {
                 reply.headers.push((
                     "www-authenticate".into(),

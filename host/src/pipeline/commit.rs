@@ -86,7 +86,7 @@ impl Pipeline {
                     .event(&event.provider, event.kind(), state, label);
                 recorded.push((event.id.clone(), label));
             }
-            for r in &routed.matched {
+            for r in routed.matched() {
                 self.metrics.rule_match(r);
             }
             let jobs = routed.jobs.clone();

@@ -15,8 +15,6 @@ pub(super) struct Routed {
     pub jobs: Vec<Job>,
     /// Each event's disposition label, in `events` order.
     pub labels: Vec<&'static str>,
-    /// Each config route or webhook that matched, once per event.
-    pub matched: Vec<String>,
 }
 
 impl Routed {
@@ -26,6 +24,16 @@ impl Routed {
             .iter()
             .map(|e| &e.event)
             .zip(self.labels.iter().copied())
+    }
+
+    /// Each config route or webhook that matched, once per event routed
+    /// now (a duplicate's record carries the routes of its first time).
+    pub fn matched(&self) -> impl Iterator<Item = &str> {
+        self.events
+            .iter()
+            .zip(&self.labels)
+            .filter(|(_, label)| **label != "duplicate")
+            .flat_map(|(e, _)| e.routes.iter().map(String::as_str))
     }
 }
 
@@ -49,7 +57,6 @@ pub(super) fn route(
                 } else {
                     (Disposition::Routed, "routed")
                 };
-                out.matched.extend(matched.routes.iter().cloned());
                 out.jobs
                     .extend(outbox::jobs_for(&event, &matched.targets, now_ms, next_id)?);
                 let record = StoredEvent {
