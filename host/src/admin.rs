@@ -75,11 +75,11 @@ pub async fn serve(
             let Some(tls) = tls else {
                 return connection(admin, stream).await;
             };
-            let handshake = tls.acceptor().accept(stream);
-            match tokio::time::timeout(std::time::Duration::from_secs(10), handshake).await {
-                Ok(Ok(stream)) => connection(admin, stream).await,
-                Ok(Err(e)) => tracing::debug!("admin TLS handshake failed: {e}"),
-                Err(_) => tracing::debug!("admin TLS handshake timed out"),
+            if let Some(stream) = tls
+                .handshake(stream, std::time::Duration::from_secs(10))
+                .await
+            {
+                connection(admin, stream).await;
             }
         });
     }

@@ -73,11 +73,9 @@ pub async fn serve(
             };
             // The handshake counts against the header time: a client that
             // stalls in it is cut off like one that stalls in its headers.
-            let handshake = tls.acceptor().accept(stream);
-            match tokio::time::timeout(ingress.config.header_timeout, handshake).await {
-                Ok(Ok(stream)) => ingress.connection(stream, remote, shutdown).await,
-                Ok(Err(e)) => tracing::debug!(%remote, "TLS handshake failed: {e}"),
-                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+            let limit = ingress.config.header_timeout;
+            if let Some(stream) = tls.handshake(stream, limit).await {
+                ingress.connection(stream, remote, shutdown).await;
             }
         });
         while conns.try_join_next().is_some() {}

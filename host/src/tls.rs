@@ -99,10 +99,29 @@ impl Certs {
         }))
     }
 
-    /// What a new connection's handshake uses.
-    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        let current = self.current.read().unwrap_or_else(|p| p.into_inner());
-        tokio_rustls::TlsAcceptor::from(current.0.clone())
+    /// A new connection's handshake with the current pair, within
+    /// `limit`; `None` (logged at debug) when it fails or times out.
+    pub async fn handshake(
+        &self,
+        stream: tokio::net::TcpStream,
+        limit: Duration,
+    ) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+        let remote = stream.peer_addr().ok();
+        let acceptor = {
+            let current = self.current.read().unwrap_or_else(|p| p.into_inner());
+            tokio_rustls::TlsAcceptor::from(current.0.clone())
+        };
+        match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                tracing::debug!(listener = self.name, ?remote, "TLS handshake failed: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(listener = self.name, ?remote, "TLS handshake timed out");
+                None
+            }
+        }
     }
 
     /// Reads the pair again if its files changed (or always, `force`).
