@@ -102,7 +102,7 @@ pub(super) fn destination(
                 &allow_addresses,
             );
             // A literal address is checked now; host names are checked after
-            // every DNS resolution (dispatch::guard). Only with a good URL and
+            // every DNS resolution (`guard.rs`). Only with a good URL and
             // allow list: otherwise their own problem says it.
             let mut address_ok = true;
             if url_ok

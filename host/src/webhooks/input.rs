@@ -278,7 +278,7 @@ fn headers(v: &Value) -> Result<std::collections::BTreeMap<String, String>, Stri
 
 /// https (http only with `allow_http`), a host, and, for a literal
 /// address, one the SSRF guard lets through. Host names are checked after
-/// every DNS resolution, at delivery (`dispatch::guard`).
+/// every DNS resolution, at delivery (`guard.rs`).
 fn check_url(w: &Webhook) -> Result<(), String> {
     let url = reqwest::Url::parse(&w.url).map_err(|e| format!("`{}`: {e}", w.url))?;
     match url.scheme() {
